@@ -1,0 +1,103 @@
+"""Every public event by name and version: how envelopes are made, decoded and checked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from pydantic import ValidationError
+
+from shared.domain import stable_id
+from shared.events import leads, reviews, rotation, visits
+from shared.events.base import Envelope, IntegrationEvent
+
+ALL_EVENTS: tuple[type[IntegrationEvent], ...] = (
+    *leads.EVENTS,
+    *visits.EVENTS,
+    *reviews.EVENTS,
+    *rotation.EVENTS,
+)
+
+
+def _index(events: Iterable[type[IntegrationEvent]]) -> dict[tuple[str, int], type[IntegrationEvent]]:
+    index: dict[tuple[str, int], type[IntegrationEvent]] = {}
+    for model in events:
+        key = (model.event_type, model.schema_version)
+        if key in index:
+            raise RuntimeError(f"event {key} is defined twice")
+        index[key] = model
+    return index
+
+
+EVENT_MODELS = _index(ALL_EVENTS)
+
+
+def topic_name(prefix: str, service: str) -> str:
+    return f"{prefix}.{service}"
+
+
+def event_id_for(aggregate_id: UUID | str, version: int) -> UUID:
+    """One stored event, one event id: a relay that publishes it twice publishes the same id."""
+    return stable_id("event", aggregate_id, version)
+
+
+@dataclass(frozen=True)
+class Published:
+    """What a service's translator says about one stored domain event."""
+
+    event: IntegrationEvent
+    aggregate_type: str
+
+
+def make_envelope(
+    published: Published,
+    *,
+    aggregate_id: UUID | str,
+    aggregate_version: int,
+    meta: dict[str, Any],
+    recorded_at: datetime,
+) -> Envelope:
+    event = published.event
+    return Envelope(
+        event_id=event_id_for(aggregate_id, aggregate_version),
+        event_type=event.event_type,
+        schema_version=event.schema_version,
+        aggregate_type=published.aggregate_type,
+        aggregate_id=str(aggregate_id),
+        aggregate_version=aggregate_version,
+        occurred_at=meta["at"],
+        recorded_at=recorded_at,
+        actor_id=meta["actor_id"],
+        actor_role=meta["actor_role"],
+        correlation_id=meta.get("correlation_id", ""),
+        causation_id=meta.get("causation_id", ""),
+        payload=event.model_dump(mode="json"),
+    )
+
+
+class UndecodableEvent(ValueError):
+    """A message that is not an envelope we can read: parked in the dead-letter topic."""
+
+
+def decode(raw: bytes) -> tuple[Envelope, IntegrationEvent]:
+    """Bytes off a topic → the envelope and its typed payload, or UndecodableEvent saying why."""
+    try:
+        envelope = Envelope.model_validate(orjson.loads(raw))
+    except (orjson.JSONDecodeError, ValidationError) as error:
+        raise UndecodableEvent(f"not an event envelope: {error}") from error
+    model = EVENT_MODELS.get((envelope.event_type, envelope.schema_version))
+    if model is None:
+        known = sorted(v for (t, v) in EVENT_MODELS if t == envelope.event_type)
+        why = f"known versions {known}" if known else "unknown event type"
+        raise UndecodableEvent(
+            f"{envelope.event_type} v{envelope.schema_version} cannot be read here ({why})"
+        )
+    try:
+        payload = model.model_validate(envelope.payload)
+    except ValidationError as error:
+        raise UndecodableEvent(f"{envelope.event_type} payload invalid: {error}") from error
+    return envelope, payload
