@@ -17,6 +17,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     ProcessRecorder,
+    Recording,
     Tracking,
     Transcoding,
 )
@@ -127,6 +128,14 @@ class ServiceApplication(Application[UUID]):
         self._read_lock = threading.RLock()
         self._read_position = 0
         self.read_models: Sequence[ReadModel] = self.construct_read_models()
+        # Told (from whichever thread saved) that new events are stored: the relay wakes up.
+        self.on_recorded: list[Callable[[], None]] = []
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        super()._notify(recordings)
+        if recordings:
+            for listener in self.on_recorded:
+                listener()
 
     def construct_read_models(self) -> Sequence[ReadModel]:
         return ()
@@ -206,13 +215,14 @@ class ServiceApplication(Application[UUID]):
                 cursor.advance(delivery.source_version)
                 processing.collect_events(cursor)
             try:
-                self._record(processing)
+                recordings = self._record(processing)
             except IntegrityError:
                 if self._already_tracked(tracking):
                     return False
                 if attempt == self.conflict_retries:
                     raise
                 continue
+            self._notify(recordings)
             return fresh
         raise AssertionError("unreachable")
 

@@ -1,0 +1,205 @@
+"""Exactly-once consumer: applies each message through the application with its offset, in one
+transaction, and seeks to the stored position on every partition assignment.
+
+Kafka's own committed offsets are written too, but only so that lag shows in Kafka's tools:
+the store's tracking records are what decide where to resume. A message that cannot be read
+(undecodable, unknown type, newer schema) or that the domain refuses is parked in
+`<topic>.dlq` with its origin, and the consumer goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+from eventsourcing.persistence import PersistenceError, Tracking
+
+from shared.aio import wait_until
+from shared.application import Delivery, ServiceApplication
+from shared.domain import DomainError
+from shared.events.base import Envelope
+from shared.events.catalog import UndecodableEvent, decode
+from shared.kafka import ensure_topics, make_producer
+from shared.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+# Applies one event; returns False when it had already been applied.
+Handler = Callable[[Delivery, Any, Envelope], bool]
+
+
+class _SeekToStoredPosition(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: ExactlyOnceConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        await self.owner.seek_to_stored(assigned)
+
+
+class ExactlyOnceConsumer:
+    def __init__(
+        self,
+        application: ServiceApplication,
+        handlers: Mapping[str, Handler],
+        *,
+        group_id: str,
+        topics: Sequence[str],
+        bootstrap_servers: str,
+        partitions: int,
+        metrics: Metrics,
+        batch_size: int = 500,
+    ) -> None:
+        self.application = application
+        self.handlers = handlers
+        self.group_id = group_id
+        self.topics = list(topics)
+        self.bootstrap_servers = bootstrap_servers
+        self.partitions = partitions
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self._consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+        self.connected = False
+        # Last applied offset per partition, as the store says; a message at or below it
+        # is a redelivery (e.g. fetched before a seek) and is passed over without a write.
+        self._applied: dict[tuple[str, int], int] = {}
+
+    async def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
+        assert self._consumer is not None
+        for tp in assigned:
+            offset = await asyncio.to_thread(
+                self.application.processed_offset, self.group_id, tp.topic, tp.partition
+            )
+            if offset is None:
+                self._applied.pop((tp.topic, tp.partition), None)
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._applied[(tp.topic, tp.partition)] = offset
+                self._consumer.seek(tp, offset + 1)
+
+    # --- applying one message (runs in a worker thread) -------------------------------
+
+    def apply(self, topic: str, partition: int, offset: int, raw: bytes) -> tuple[str, str | None]:
+        """Apply one message; returns (outcome, reason it was parked or None)."""
+        if offset <= self._applied.get((topic, partition), -1):
+            return "redelivered", None
+        try:
+            envelope, event = decode(raw)
+        except UndecodableEvent as error:
+            return self._park(topic, partition, offset, str(error))
+        handler = self.handlers.get(envelope.event_type)
+        if handler is None:
+            return "ignored", None
+        delivery = Delivery(
+            consumer=self.group_id,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            source_aggregate_id=envelope.aggregate_id,
+            source_version=envelope.aggregate_version,
+        )
+        try:
+            applied = handler(delivery, event, envelope)
+        except DomainError as error:
+            return self._park(topic, partition, offset, f"{error.code}: {error.message}")
+        self._applied[(topic, partition)] = offset
+        return ("applied" if applied else "duplicate"), None
+
+    def _park(self, topic: str, partition: int, offset: int, reason: str) -> tuple[str, str | None]:
+        return "dead_lettered", reason
+
+    def mark_parked(self, topic: str, partition: int, offset: int) -> None:
+        """Move past a parked message durably, once its dead-letter copy is on the broker."""
+        tracking = Tracking(Delivery(self.group_id, topic, partition, offset, "", 0).tracking_name, offset)
+        if not self.application.process_recorder.has_tracking_id(
+            tracking.application_name, tracking.notification_id
+        ):
+            self.application.process_recorder.insert_tracking(tracking)
+        self._applied[(topic, partition)] = offset
+
+    # --- the loop ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self._run_once()
+                backoff = 0.5
+            except (KafkaError, OSError, PersistenceError) as error:
+                log.warning("consumer %s: %s; restarting in %.1fs", self.group_id, error, backoff)
+                self.connected = False
+                await self._close()
+                await wait_until(self._stopping, backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _run_once(self) -> None:
+        await ensure_topics(self.bootstrap_servers, self.topics, self.partitions)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=self.batch_size,
+        )
+        self._consumer = consumer
+        consumer.subscribe(self.topics, listener=_SeekToStoredPosition(self))
+        await consumer.start()
+        dead_letters = make_producer(self.bootstrap_servers, client_id=f"{self.group_id}-dlq")
+        await dead_letters.start()
+        self.connected = True
+        try:
+            while not self._stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+                for tp, messages in batches.items():
+                    for message in messages:
+                        outcome, reason = await asyncio.to_thread(
+                            self.apply, tp.topic, tp.partition, message.offset, message.value
+                        )
+                        if reason is not None:
+                            await self._dead_letter(dead_letters, tp, message, reason)
+                            await asyncio.to_thread(self.mark_parked, tp.topic, tp.partition, message.offset)
+                        self.metrics.consumed.labels(self.group_id, tp.topic, outcome).inc()
+                    last = messages[-1].offset
+                    await consumer.commit({tp: OffsetAndMetadata(last + 1, "")})
+                    highwater = consumer.highwater(tp)
+                    if highwater is not None:
+                        self.metrics.consumer_lag.labels(self.group_id, tp.topic, str(tp.partition)).set(
+                            max(highwater - (last + 1), 0)
+                        )
+        finally:
+            await dead_letters.stop()
+            await self._close()
+
+    async def _dead_letter(self, producer: Any, tp: TopicPartition, message: Any, reason: str) -> None:
+        log.error(
+            "consumer %s parked %s[%d]@%d: %s", self.group_id, tp.topic, tp.partition, message.offset, reason
+        )
+        headers = [
+            ("origin-topic", tp.topic.encode()),
+            ("origin-partition", str(tp.partition).encode()),
+            ("origin-offset", str(message.offset).encode()),
+            ("consumer-group", self.group_id.encode()),
+            ("reason", reason[:1000].encode()),
+        ]
+        await ensure_topics(self.bootstrap_servers, [f"{tp.topic}.dlq"], 1)
+        await producer.send_and_wait(f"{tp.topic}.dlq", value=message.value, key=message.key, headers=headers)
+
+    async def _close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                await consumer.stop()
+            except KafkaError:
+                log.debug("consumer %s: stop failed", self.group_id, exc_info=True)
+
+    async def stop(self) -> None:
+        self._stopping.set()

@@ -1,0 +1,179 @@
+"""Outbox relay: follows a service's notification log and publishes each stored event's public form.
+
+The event store is the only write on the request path. The relay reads what was stored,
+sends it to the service's topic (key = aggregate id, idempotent producer, acks=all), and then
+records how far it got in the same store. A crash between the two resends a suffix: at least
+once on the topic, and consumers make it exactly once in effect (event ids and positions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from eventsourcing.persistence import Notification, PersistenceError, Tracking
+
+from shared.aio import wait_until
+from shared.application import ServiceApplication
+from shared.events.catalog import Published, make_envelope
+from shared.kafka import ensure_topics, make_producer
+from shared.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+Translator = Callable[[Any], Published | None]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    key: bytes
+    value: bytes
+    notification_id: int
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        application: ServiceApplication,
+        translate: Translator,
+        *,
+        topic: str,
+        bootstrap_servers: str,
+        partitions: int,
+        metrics: Metrics,
+        batch_size: int = 500,
+        idle_seconds: float = 0.2,
+    ) -> None:
+        self.application = application
+        self.translate = translate
+        self.topic = topic
+        self.bootstrap_servers = bootstrap_servers
+        self.partitions = partitions
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.idle_seconds = idle_seconds
+        self.tracking_name = f"relay:{topic}"
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self.connected = False
+
+    # --- reading the store (runs in a worker thread) ---------------------------------
+
+    def published_position(self) -> int:
+        return self.application.process_recorder.max_tracking_id(self.tracking_name) or 0
+
+    def read_batch(self, after: int) -> tuple[list[Outgoing], int]:
+        """The next stored events after `after`, in their public form, and the last id read."""
+        notifications: Sequence[Notification] = self.application.recorder.select_notifications(
+            after, self.batch_size, inclusive_of_start=False
+        )
+        outgoing: list[Outgoing] = []
+        last = after
+        for notification in notifications:
+            last = notification.id
+            domain_event = self.application.mapper.to_domain_event(notification)
+            published = self.translate(domain_event)
+            if published is None:
+                continue  # internal to the service: nothing public to say
+            envelope = make_envelope(
+                published,
+                aggregate_id=domain_event.originator_id,
+                aggregate_version=domain_event.originator_version,
+                meta=domain_event.meta.as_dict(),  # type: ignore[attr-defined]
+                recorded_at=domain_event.timestamp,  # type: ignore[attr-defined]
+            )
+            outgoing.append(Outgoing(envelope.aggregate_id.encode(), envelope.to_bytes(), notification.id))
+        return outgoing, last
+
+    def record_position(self, position: int) -> None:
+        self.application.process_recorder.insert_tracking(Tracking(self.tracking_name, position))
+
+    # --- publishing -------------------------------------------------------------------
+
+    async def publish(self, outgoing: Sequence[Outgoing]) -> None:
+        """Send a batch and wait until the broker has acknowledged every message."""
+        assert self._producer is not None
+        futures = [await self._producer.send(self.topic, value=o.value, key=o.key) for o in outgoing]
+        if futures:
+            await asyncio.gather(*futures)
+
+    async def step(self, after: int) -> int:
+        """Publish one batch after `after` and record it; returns the new position."""
+        outgoing, last = await asyncio.to_thread(self.read_batch, after)
+        if last == after:
+            return after
+        await self.publish(outgoing)
+        await asyncio.to_thread(self.record_position, last)
+        self.metrics.relay_published.labels(self.topic).inc(len(outgoing))
+        self.metrics.relay_position.labels(self.topic).set(last)
+        return last
+
+    def wake(self) -> None:
+        """Called (thread-safely, via the loop) when the application has stored new events."""
+        self._wake.set()
+
+    async def start_producer(self) -> None:
+        producer = make_producer(self.bootstrap_servers, client_id=f"relay-{self.topic}")
+        try:
+            await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions)
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+        self.connected = True
+
+    async def run(self) -> None:
+        """Publish forever; when Kafka is away, keep the position and try again later."""
+        backoff = 0.5
+        position: int | None = None
+        while not self._stopping.is_set():
+            try:
+                if self._producer is None:
+                    await self.start_producer()
+                if position is None:
+                    position = await asyncio.to_thread(self.published_position)
+                new_position = await self.step(position)
+                backoff = 0.5
+                if new_position == position:
+                    await self._idle()
+                position = new_position
+            except (KafkaError, OSError) as error:
+                log.warning("relay %s: Kafka unavailable (%s); retrying", self.topic, error)
+                self.connected = False
+                position = None
+                await self._drop_producer()
+                await self._pause(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except PersistenceError as error:
+                # The store is away, or another relay recorded first: re-read where we are.
+                log.warning("relay %s: store error (%s); retrying", self.topic, error)
+                position = None
+                await self._pause(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _idle(self) -> None:
+        self._wake.clear()
+        await wait_until(self._wake, self.idle_seconds)
+
+    async def _pause(self, seconds: float) -> None:
+        await wait_until(self._stopping, seconds)
+
+    async def _drop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await producer.stop()
+            except KafkaError:
+                log.debug("relay %s: producer stop failed", self.topic, exc_info=True)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        await self._drop_producer()

@@ -1,0 +1,84 @@
+"""Typed settings every service shares, read from the environment (IRONARMY_*)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET = "development-secret-change-me-0123456789"
+
+
+class ServiceSettings(BaseSettings):
+    """Settings of one service process. One setting switches the store, one points at Kafka."""
+
+    model_config = SettingsConfigDict(env_prefix="IRONARMY_", env_nested_delimiter="__", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+
+    # Event store: SQLite files under data_dir by default; PostgreSQL in production.
+    store: Literal["sqlite", "postgres", "memory"] = "sqlite"
+    data_dir: Path = Path("var/data")
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5433
+    postgres_user: str = "ironarmy"
+    postgres_password: SecretStr = SecretStr("ironarmy")
+    postgres_dbname: str = "ironarmy"
+    postgres_pool_size: int = Field(default=4, ge=1)
+
+    # Kafka: a local broker by default; any cluster by changing bootstrap servers.
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = Field(default="ironarmy", pattern=r"^[A-Za-z0-9._-]+$")
+    topic_partitions: int = Field(default=3, ge=1)
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_idle_seconds: float = Field(default=0.2, gt=0)
+    consumer_batch_size: int = Field(default=500, ge=1)
+
+    jwt_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    jwt_issuer: str = "ironarmy"
+
+    # A movable clock lets ops and tests simulate weeks in seconds; never in production.
+    clock: Literal["system", "movable"] = "system"
+    clock_start: datetime | None = None
+    scheduler_tick_seconds: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _refuse_insecure_outside_development(self) -> Self:
+        if self.environment == "production":
+            if self.jwt_secret.get_secret_value() == DEVELOPMENT_SECRET:
+                raise ValueError("IRONARMY_JWT_SECRET must be set outside development")
+            if self.clock == "movable":
+                raise ValueError("IRONARMY_CLOCK=movable is refused in production")
+        if len(self.jwt_secret.get_secret_value()) < 32:
+            raise ValueError("IRONARMY_JWT_SECRET must be at least 32 characters")
+        return self
+
+    def topic(self, service: str) -> str:
+        return f"{self.topic_prefix}.{service}"
+
+    def eventsourcing_env(self, service: str) -> dict[str, str]:
+        """The eventsourcing library's environment for one service's own store."""
+        if self.store == "memory":
+            return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        if self.store == "sqlite":
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.data_dir / f"{service}.sqlite"),
+                "SQLITE_LOCK_TIMEOUT": "10",
+            }
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_HOST": self.postgres_host,
+            "POSTGRES_PORT": str(self.postgres_port),
+            "POSTGRES_USER": self.postgres_user,
+            "POSTGRES_PASSWORD": self.postgres_password.get_secret_value(),
+            "POSTGRES_DBNAME": self.postgres_dbname,
+            "POSTGRES_POOL_SIZE": str(self.postgres_pool_size),
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_PRE_PING": "y",
+            "CREATE_TABLE": "y",
+        }

@@ -1,0 +1,205 @@
+"""The FastAPI app every service runs: lifespan, health, metrics, auth dependencies, and the
+one place where errors become HTTP responses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.auth import Principal, Unauthenticated
+from shared.clock import MovableClock
+from shared.domain import Conflict, DomainError, Meta
+from shared.service import ServiceContext
+
+log = logging.getLogger(__name__)
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_context(request: Request) -> ServiceContext[Any]:
+    context: ServiceContext[Any] = request.app.state.context
+    return context
+
+
+Context = Annotated[ServiceContext[Any], Depends(get_context)]
+
+
+def get_principal(
+    context: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("missing bearer token (Authorization: Bearer <token>)")
+    return context.tokens.verify(credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def command_meta(request: Request, principal: CurrentPrincipal, context: Context) -> Meta:
+    """Who is acting, at the service's clock time, in which conversation (request ids)."""
+    request_id: str = request.state.request_id
+    return principal.meta(
+        context.clock.now(),
+        correlation_id=request.headers.get("x-correlation-id", request_id),
+        causation_id=request_id,
+    )
+
+
+CommandMeta = Annotated[Meta, Depends(command_meta)]
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"error": code, "message": message}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(status_code=status, content=body)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def domain_error(_: Request, error: Exception) -> Response:
+        assert isinstance(error, DomainError)
+        response = _error(
+            error.status_code, error.code, error.message, field=error.field, details=error.details or None
+        )
+        if isinstance(error, Unauthenticated):
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    async def invalid_request(_: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        fields = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in error.errors()]
+        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        return _error(422, "invalid_request", summary, fields=fields)
+
+    async def lost_race(_: Request, error: Exception) -> Response:
+        # Optimistic concurrency: someone else changed the aggregate first.
+        return _error(409, Conflict.code, "changed concurrently by another request; read again and retry")
+
+    async def store_unavailable(_: Request, error: Exception) -> Response:
+        log.warning("event store unavailable: %s", error)
+        response = _error(503, "store_unavailable", "the event store is unavailable; retry shortly")
+        response.headers["Retry-After"] = "2"
+        return response
+
+    async def http_error(_: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        return _error(error.status_code, "http_error", str(error.detail))
+
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(IntegrityError, lost_race)
+    app.add_exception_handler(OperationalError, store_unavailable)
+    app.add_exception_handler(InterfaceError, store_unavailable)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+class ClockPublic(BaseModel):
+    now: datetime
+    movable: bool
+
+
+class ClockMove(BaseModel):
+    to: datetime | None = Field(default=None, description="Move the clock to this time")
+    advance_seconds: float | None = Field(default=None, ge=0, description="Or move it forward by this much")
+
+
+def _platform_router() -> APIRouter:
+    router = APIRouter(tags=["platform"])
+
+    @router.get("/healthz")
+    async def healthz(context: Context) -> dict[str, str]:
+        return {"status": "ok", "service": context.spec.name}
+
+    @router.get("/readyz")
+    async def readyz(context: Context) -> Response:
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(asyncio.to_thread(context.application.recorder.max_notification_id), 5)
+            checks["store"] = "ok"
+        except (OperationalError, InterfaceError, TimeoutError) as error:
+            checks["store"] = f"unavailable: {error}"
+        checks["kafka"] = "ok" if context.kafka_connected else "not connected"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(status_code=200 if ready else 503, content={"ready": ready, "checks": checks})
+
+    @router.get("/metrics")
+    async def metrics(context: Context) -> Response:
+        return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/_clock", response_model=ClockPublic)
+    async def read_clock(context: Context, _: CurrentPrincipal) -> ClockPublic:
+        return ClockPublic(now=context.clock.now(), movable=isinstance(context.clock, MovableClock))
+
+    @router.post("/_clock", response_model=ClockPublic)
+    async def move_clock(context: Context, principal: CurrentPrincipal, move: ClockMove) -> ClockPublic:
+        principal.require("admin", "ops")
+        clock = context.clock
+        if not isinstance(clock, MovableClock):
+            raise Conflict("this service runs on the system clock (IRONARMY_CLOCK=system)")
+        try:
+            if move.to is not None:
+                clock.set(move.to)
+            elif move.advance_seconds is not None:
+                clock.advance(timedelta(seconds=move.advance_seconds))
+            else:
+                raise DomainError("give `to` or `advance_seconds`", field="body")
+        except ValueError as error:
+            raise DomainError(str(error), field="body.to") from error
+        return ClockPublic(now=clock.now(), movable=True)
+
+    return router
+
+
+def create_app(context: ServiceContext[Any]) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await context.start()
+        try:
+            yield
+        finally:
+            await context.stop()
+
+    app = FastAPI(
+        title=f"Iron Army — {context.spec.name}",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def request_id_and_metrics(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+        request.state.request_id = request_id
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        context.metrics.requests.labels(
+            context.spec.name, request.method, path, str(response.status_code)
+        ).inc()
+        context.metrics.request_seconds.labels(context.spec.name, path).observe(time.perf_counter() - started)
+        response.headers["X-Request-ID"] = request_id
+        return response
+
+    app.include_router(_platform_router())
+    for router in context.spec.routers:
+        app.include_router(router)
+    return app

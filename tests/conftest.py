@@ -1,0 +1,90 @@
+"""Fixtures for the real infrastructure: the Kafka broker and PostgreSQL that .ci/run starts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+KAFKA = os.environ.get("IRONARMY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+PG = {
+    "host": os.environ.get("IRONARMY_POSTGRES_HOST", "127.0.0.1"),
+    "port": os.environ.get("IRONARMY_POSTGRES_PORT", "5433"),
+    "user": os.environ.get("IRONARMY_POSTGRES_USER", "ironarmy"),
+    "password": os.environ.get("IRONARMY_POSTGRES_PASSWORD", "ironarmy"),
+}
+
+
+@pytest.fixture(scope="session")
+async def kafka_bootstrap() -> str:
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA, request_timeout_ms=5000)
+    try:
+        await asyncio.wait_for(admin.start(), 15)
+        await admin.list_topics()
+    except Exception as error:
+        pytest.fail(f"no Kafka broker at {KAFKA} ({error!r}): run deploy/kafka/kafka.sh up")
+    finally:
+        await admin.close()
+    return KAFKA
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """Topics of their own for every test, so tests never read each other's events."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+def _admin_connection() -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(
+        host=PG["host"],
+        port=PG["port"],
+        user=PG["user"],
+        password=PG["password"],
+        dbname="postgres",
+        autocommit=True,
+        connect_timeout=5,
+    )
+
+
+@pytest.fixture
+def postgres_dbname() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        with _admin_connection() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as error:
+        pytest.fail(
+            f"no PostgreSQL at {PG['host']}:{PG['port']} ({error}): run deploy/postgres/postgres.sh up"
+        )
+    yield name
+    with _admin_connection() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_env(dbname: str) -> dict[str, str]:
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_HOST": PG["host"],
+        "POSTGRES_PORT": PG["port"],
+        "POSTGRES_USER": PG["user"],
+        "POSTGRES_PASSWORD": PG["password"],
+        "POSTGRES_DBNAME": dbname,
+        "CREATE_TABLE": "y",
+    }
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The event store's environment: each test using it runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "store.sqlite")}
+    else:
+        dbname = request.getfixturevalue("postgres_dbname")
+        yield postgres_env(dbname)

@@ -1,0 +1,253 @@
+"""The outbox relay and the exactly-once consumer against the real broker, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from shared.consumer import ExactlyOnceConsumer
+from shared.domain import Meta
+from shared.events.catalog import decode, event_id_for
+from shared.metrics import Metrics
+from shared.relay import OutboxRelay
+from tests.support.kafka_helpers import eventually, read_topic
+from tests.support.probe import ProbeApplication, TallyApplication, tally_handlers, translate
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def meta() -> Meta:
+    return Meta(
+        actor_id="ops-1", actor_role="ops", at=datetime(2026, 3, 2, 9, tzinfo=UTC), correlation_id="c-1"
+    )
+
+
+def relay_for(app: ProbeApplication, topic: str, bootstrap: str, batch_size: int = 7) -> OutboxRelay:
+    return OutboxRelay(
+        app,
+        translate,
+        topic=topic,
+        bootstrap_servers=bootstrap,
+        partitions=3,
+        metrics=Metrics("probe"),
+        batch_size=batch_size,
+        idle_seconds=0.05,
+    )
+
+
+def consumer_for(app: TallyApplication, topic: str, bootstrap: str, group: str) -> ExactlyOnceConsumer:
+    return ExactlyOnceConsumer(
+        app,
+        tally_handlers(app),
+        group_id=group,
+        topics=[topic],
+        bootstrap_servers=bootstrap,
+        partitions=3,
+        metrics=Metrics("tally"),
+    )
+
+
+def stored_assignments(app: ProbeApplication, probe_ids: list) -> int:
+    return sum(app.repository.get(pid).assignments for pid in probe_ids)
+
+
+async def run_until(relay: OutboxRelay, app: ProbeApplication) -> None:
+    """Run the relay until everything stored is published, then stop it."""
+    task = asyncio.create_task(relay.run())
+    try:
+        target = app.recorder.max_notification_id() or 0
+        await eventually(lambda: relay.published_position() >= target, what="relay caught up")
+    finally:
+        await relay.stop()
+        await asyncio.wait_for(task, 20)
+
+
+async def test_stored_events_reach_the_topic_in_order_keyed_by_aggregate(
+    kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str]
+) -> None:
+    app = ProbeApplication(store_env)
+    probe_ids = [app.create(f"p{i}", meta()) for i in range(3)]
+    for pid in probe_ids:
+        app.assign_many(pid, [f"rep-{n}" for n in range(5)], meta())
+    topic = f"{topic_prefix}.leads"
+
+    await run_until(relay_for(app, topic, kafka_bootstrap), app)
+
+    records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= 15)
+    assert len(records) == 15
+    versions_by_key: dict[bytes, list[int]] = defaultdict(list)
+    for record in records:
+        envelope, event = decode(record.value)
+        assert record.key == envelope.aggregate_id.encode()
+        assert envelope.event_type == "LeadAssigned" and event.lead_id == envelope.aggregate_id
+        assert envelope.event_id == event_id_for(envelope.aggregate_id, envelope.aggregate_version)
+        assert envelope.actor_id == "ops-1" and envelope.correlation_id == "c-1"
+        versions_by_key[record.key].append(envelope.aggregate_version)
+    assert sorted(versions_by_key) == sorted(str(p).encode() for p in probe_ids)
+    for versions in versions_by_key.values():
+        assert versions == [2, 3, 4, 5, 6]  # version 1 (created) has no public form
+
+
+async def test_a_relay_that_dies_mid_batch_resends_and_the_consumer_counts_each_event_once(
+    kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str], tmp_path: Path
+) -> None:
+    app = ProbeApplication(store_env)
+    probe_ids = [app.create(f"p{i}", meta()) for i in range(4)]
+    for pid in probe_ids:
+        app.assign_many(pid, [f"rep-{n}" for n in range(6)], meta())
+    topic = f"{topic_prefix}.leads"
+
+    # The first relay publishes a batch and dies before it can record how far it got.
+    doomed = relay_for(app, topic, kafka_bootstrap, batch_size=10)
+    await doomed.start_producer()
+    outgoing, _ = doomed.read_batch(doomed.published_position())
+    await doomed.publish(outgoing)
+    await doomed.stop()
+    assert doomed.published_position() == 0
+
+    await run_until(relay_for(app, topic, kafka_bootstrap, batch_size=10), app)
+
+    published = len(outgoing)
+    total = stored_assignments(app, probe_ids)
+    records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= total + published)
+    assert published > 0 and len(records) == total + published  # duplicates really are on the topic
+
+    tally = TallyApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "t.db")}
+    )
+    consumer = consumer_for(tally, topic, kafka_bootstrap, f"{topic_prefix}.tally")
+    last_offsets = {r.partition: r.offset for r in records}  # records are in offset order per partition
+    task = asyncio.create_task(consumer.run())
+    try:
+        await eventually(
+            lambda: all(
+                tally.processed_offset(consumer.group_id, topic, p) == o for p, o in last_offsets.items()
+            ),
+            what="every record applied or recognised",
+        )
+    finally:
+        await consumer.stop()
+        await asyncio.wait_for(task, 20)
+    assert {str(p): tally.count(str(p)) for p in probe_ids} == {str(p): 6 for p in probe_ids}
+    outcomes = {
+        o: consumer.metrics.consumed.labels(consumer.group_id, topic, o)._value.get()
+        for o in ("applied", "duplicate")
+    }
+    assert outcomes == {"applied": total, "duplicate": published}
+
+
+async def test_the_same_message_delivered_twice_changes_nothing(
+    kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str], tmp_path: Path
+) -> None:
+    app = ProbeApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "p.db")}
+    )
+    pid = app.create("p", meta())
+    app.assign_many(pid, ["rep-1", "rep-2"], meta())
+    topic = f"{topic_prefix}.leads"
+    await run_until(relay_for(app, topic, kafka_bootstrap), app)
+    records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= 2)
+
+    tally = TallyApplication(store_env)
+    consumer = consumer_for(tally, topic, kafka_bootstrap, "g")
+    first = records[0]
+    assert consumer.apply(topic, first.partition, first.offset, first.value) == ("applied", None)
+    events_after_first = tally.recorder.max_notification_id()
+    assert consumer.apply(topic, first.partition, first.offset, first.value) == ("redelivered", None)
+    # A consumer that knows nothing in memory (a restart) is stopped by the store itself.
+    restarted = consumer_for(tally, topic, kafka_bootstrap, "g")
+    assert restarted.apply(topic, first.partition, first.offset, first.value) == ("duplicate", None)
+    assert tally.recorder.max_notification_id() == events_after_first
+    assert tally.count(str(pid)) == 1
+    assert tally.processed_offset("g", topic, first.partition) == first.offset
+
+
+async def test_a_poison_message_is_parked_in_the_dead_letter_topic_and_the_consumer_goes_on(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    app = ProbeApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "p.db")}
+    )
+    pid = app.create("p", meta())
+    app.assign_many(pid, ["rep-1"], meta())
+    topic = f"{topic_prefix}.leads"
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    newer = orjson.loads(b"{}")
+    try:
+        await producer.send_and_wait(topic, b"not json at all", key=str(pid).encode())
+        newer = {
+            "event_id": "00000000-0000-0000-0000-000000000001",
+            "event_type": "LeadAssigned",
+            "schema_version": 99,
+            "aggregate_type": "Lead",
+            "aggregate_id": str(pid),
+            "aggregate_version": 1,
+            "occurred_at": "2026-01-01T00:00:00Z",
+            "recorded_at": "2026-01-01T00:00:00Z",
+            "actor_id": "x",
+            "actor_role": "ops",
+            "payload": {},
+        }
+        await producer.send_and_wait(topic, orjson.dumps(newer), key=str(pid).encode())
+    finally:
+        await producer.stop()
+    await run_until(relay_for(app, topic, kafka_bootstrap), app)
+
+    tally = TallyApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "t.db")}
+    )
+    consumer = consumer_for(tally, topic, kafka_bootstrap, f"{topic_prefix}.tally")
+    task = asyncio.create_task(consumer.run())
+    try:
+        await eventually(lambda: tally.count(str(pid)) == 1, what="good event applied after the poison")
+    finally:
+        await consumer.stop()
+        await asyncio.wait_for(task, 20)
+    parked = await read_topic(kafka_bootstrap, f"{topic}.dlq", until=lambda r: len(r) >= 2)
+    assert [r.value for r in parked] == [b"not json at all", orjson.dumps(newer)]
+    reasons = [dict(r.headers)["reason"].decode() for r in parked]
+    assert "not an event envelope" in reasons[0]
+    assert "LeadAssigned v99 cannot be read here" in reasons[1]
+
+
+@pytest.mark.slow
+async def test_commands_succeed_while_the_broker_is_down_and_nothing_is_lost(
+    kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str]
+) -> None:
+    app = ProbeApplication(store_env)
+    pid = app.create("p", meta())
+    topic = f"{topic_prefix}.leads"
+    relay = relay_for(app, topic, kafka_bootstrap)
+    task = asyncio.create_task(relay.run())
+    try:
+        app.assign_many(pid, ["rep-1", "rep-2"], meta())
+        await eventually(lambda: relay.published_position() >= (app.recorder.max_notification_id() or 0))
+        kafka = str(REPO / "deploy/kafka/kafka.sh")
+        await asyncio.to_thread(subprocess.run, [kafka, "stop"], check=True, capture_output=True)
+        try:
+            # The store is the only write on the request path: commands go on succeeding.
+            for n in range(3, 8):
+                app.assign_many(pid, [f"rep-{n}"], meta())
+            stored_while_down = app.recorder.max_notification_id() or 0
+            assert relay.published_position() < stored_while_down
+        finally:
+            await asyncio.to_thread(subprocess.run, [kafka, "up"], check=True, capture_output=True)
+        await eventually(
+            lambda: relay.published_position() >= stored_while_down,
+            timeout=90,
+            what="relay caught up after the broker came back",
+        )
+    finally:
+        await relay.stop()
+        await asyncio.wait_for(task, 20)
+    records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= 7)
+    versions = sorted({decode(r.value)[0].aggregate_version for r in records})
+    assert versions == list(range(2, 9))

@@ -1,0 +1,111 @@
+"""The app every service runs: health, readiness, metrics, authentication, errors, the clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.auth import TokenAuthority
+from shared.service import ServiceContext, build_service
+from shared.settings import ServiceSettings
+from shared.web import create_app
+from tests.support.kafka_helpers import eventually_async
+from tests.support.probe import ProbeApplication, probe_spec
+
+Service = tuple[httpx.AsyncClient, ServiceContext[ProbeApplication]]
+
+
+@pytest.fixture
+async def service(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> AsyncIterator[Service]:
+    settings = ServiceSettings(
+        environment="test",
+        data_dir=tmp_path,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+        clock="movable",
+        clock_start=datetime(2026, 1, 5, 9, tzinfo=UTC),
+    )
+    context = build_service(probe_spec(), settings)
+    app = create_app(context)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://probe") as client:
+            yield client, context
+
+
+def bearer(context: ServiceContext[ProbeApplication], role: str, actor: str = "u-1") -> dict[str, str]:
+    return {"Authorization": f"Bearer {context.tokens.issue(actor, role)}"}
+
+
+async def test_a_running_service_is_healthy_and_ready_once_store_and_kafka_answer(service: Service) -> None:
+    client, _ = service
+    assert (await client.get("/healthz")).json() == {"status": "ok", "service": "leads"}
+
+    async def ready() -> bool:
+        return (await client.get("/readyz")).status_code == 200
+
+    await eventually_async(ready, what="ready")
+    assert (await client.get("/readyz")).json()["checks"] == {"store": "ok", "kafka": "ok"}
+
+
+async def test_every_call_needs_a_valid_token(service: Service) -> None:
+    client, context = service
+    missing = await client.post("/probes", json={"name": "x"})
+    assert missing.status_code == 401 and "bearer token" in missing.json()["message"]
+    forged = TokenAuthority("another-secret-that-is-long-enough-0123", "ironarmy").issue("u-1", "admin")
+    refused = await client.post("/probes", json={"name": "x"}, headers={"Authorization": f"Bearer {forged}"})
+    assert refused.status_code == 401 and "invalid token" in refused.json()["message"]
+    expired = context.tokens.issue("u-1", "admin", now=datetime(2020, 1, 1, tzinfo=UTC))
+    late = await client.post("/probes", json={"name": "x"}, headers={"Authorization": f"Bearer {expired}"})
+    assert late.status_code == 401 and late.json()["message"] == "token expired"
+
+
+async def test_a_role_without_the_right_gets_403_and_the_right_role_acts(service: Service) -> None:
+    client, context = service
+    denied = await client.post("/probes", json={"name": "x"}, headers=bearer(context, "rep"))
+    assert denied.status_code == 403 and "role 'rep'" in denied.json()["message"]
+    created = await client.post("/probes", json={"name": "x"}, headers=bearer(context, "ops", "ops-9"))
+    assert created.status_code == 201
+    assert created.headers["X-Request-ID"]
+
+
+async def test_bad_input_gets_a_422_that_names_the_field(service: Service) -> None:
+    client, context = service
+    response = await client.post("/probes", json={"nom": "x"}, headers=bearer(context, "ops"))
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_request"
+    assert response.json()["fields"][0]["field"] == "body.name"
+    malformed = await client.post(
+        "/probes",
+        content=b"{not json",
+        headers={**bearer(context, "ops"), "Content-Type": "application/json"},
+    )
+    assert malformed.status_code == 422
+
+
+async def test_ops_move_a_movable_clock_forward_only(service: Service) -> None:
+    client, context = service
+    moved = await client.post("/_clock", json={"advance_seconds": 86400}, headers=bearer(context, "ops"))
+    assert moved.status_code == 200
+    assert moved.json()["now"].startswith("2026-01-06T09:00:00")
+    assert context.clock.now() == datetime(2026, 1, 6, 9, tzinfo=UTC)
+    back = await client.post("/_clock", json={"to": "2026-01-01T00:00:00Z"}, headers=bearer(context, "ops"))
+    assert back.status_code == 422 and back.json()["field"] == "body.to"
+    rep = await client.post("/_clock", json={"advance_seconds": 1}, headers=bearer(context, "rep"))
+    assert rep.status_code == 403
+
+
+async def test_metrics_count_requests_and_relay_progress(service: Service) -> None:
+    client, context = service
+    await client.post("/probes", json={"name": "x"}, headers=bearer(context, "ops"))
+
+    async def published() -> bool:
+        text = (await client.get("/metrics")).text
+        return "relay_position" in text and 'route="/probes"' in text
+
+    # A created probe has no public form, but the relay still moves past it.
+    await eventually_async(published, what="metrics")

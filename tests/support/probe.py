@@ -1,0 +1,120 @@
+"""A tiny service used to test the platform alone: its events go out as real LeadAssigned
+contracts, and a second application tallies them exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from shared.application import Delivery, ServiceApplication
+from shared.consumer import Handler
+from shared.domain import Meta, stable_id
+from shared.events.base import Envelope
+from shared.events.catalog import Published
+from shared.events.leads import LeadAssigned
+from shared.service import ServiceSpec
+from shared.settings import ServiceSettings
+from shared.web import CommandMeta, Context, CurrentPrincipal
+
+
+class Probe(Aggregate):
+    def __init__(self, name: str, meta: Meta) -> None:
+        self.name = name
+        self.assignments = 0
+
+    @event("Assigned")
+    def assign(self, rep_id: str, meta: Meta) -> None:
+        self.assignments += 1
+
+
+class ProbeApplication(ServiceApplication):
+    def create(self, name: str, meta: Meta) -> UUID:
+        probe = Probe(name, meta)
+        self.save(probe)
+        return probe.id
+
+    def assign_many(self, probe_id: UUID, rep_ids: list[str], meta: Meta) -> int:
+        probe = self.repository.get(probe_id)
+        for rep_id in rep_ids:
+            probe.assign(rep_id, meta)
+        self.save(probe)
+        return int(probe.version)
+
+
+def translate(domain_event: Any) -> Published | None:
+    if isinstance(domain_event, Probe.Assigned):
+        at = domain_event.meta.at
+        return Published(
+            LeadAssigned(
+                lead_id=str(domain_event.originator_id),
+                rep_id=domain_event.rep_id,
+                region="probe",
+                assigned_at=at,
+                follow_up_deadline=at + timedelta(hours=48),
+            ),
+            aggregate_type="Probe",
+        )
+    return None
+
+
+class Tally(Aggregate):
+    """How many assignments one probe has had, as seen by a consumer."""
+
+    @staticmethod
+    def create_id(source_id: str) -> UUID:
+        return stable_id("tally", source_id)
+
+    def __init__(self, source_id: str) -> None:
+        self.source_id = source_id
+        self.count = 0
+
+    @event("Counted")
+    def count_one(self, rep_id: str) -> None:
+        self.count += 1
+
+
+class TallyApplication(ServiceApplication):
+    def on_lead_assigned(self, delivery: Delivery, event: LeadAssigned, envelope: Envelope) -> bool:
+        def handle() -> list[Tally]:
+            tally_id = Tally.create_id(event.lead_id)
+            tally = self.repository.get(tally_id) if tally_id in self.repository else Tally(event.lead_id)
+            tally.count_one(event.rep_id)
+            return [tally]
+
+        return self.process_delivery(delivery, handle)
+
+    def count(self, source_id: str) -> int:
+        tally_id = Tally.create_id(source_id)
+        return self.repository.get(tally_id).count if tally_id in self.repository else 0
+
+
+def tally_handlers(app: TallyApplication) -> Mapping[str, Handler]:
+    return {"LeadAssigned": app.on_lead_assigned}
+
+
+class ProbeCreate(BaseModel):
+    name: str
+
+
+router = APIRouter(prefix="/probes")
+
+
+@router.post("", status_code=201)
+def create_probe(
+    body: ProbeCreate, meta: CommandMeta, principal: CurrentPrincipal, context: Context
+) -> dict[str, str]:
+    principal.require("admin", "ops")
+    return {"id": str(context.application.create(body.name, meta))}
+
+
+def probe_spec() -> ServiceSpec[ProbeApplication]:
+    def make(settings: ServiceSettings, env: dict[str, str]) -> ProbeApplication:
+        return ProbeApplication(env)
+
+    return ServiceSpec(name="leads", make_application=make, translate=translate, routers=[router])

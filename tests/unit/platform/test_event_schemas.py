@@ -1,0 +1,58 @@
+"""Public event contracts: schema files follow the models, and envelopes round-trip."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+
+from shared.events.catalog import ALL_EVENTS, Published, UndecodableEvent, decode, make_envelope
+from shared.events.leads import LeadAssigned
+from shared.events.schemas import stale_files
+
+
+def test_every_schema_file_matches_its_model() -> None:
+    stale = stale_files()
+    assert stale == [], f"run `python -m shared.events.schemas` and commit docs/events: {stale}"
+
+
+def test_the_named_events_of_the_design_are_public() -> None:
+    names = {model.event_type for model in ALL_EVENTS}
+    assert {"LeadAssigned", "LeadReclaimed", "VisitLogged", "ManagerRotated"} <= names
+
+
+def test_an_envelope_round_trips_through_bytes() -> None:
+    at = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
+    lead_id = uuid4()
+    event = LeadAssigned(
+        lead_id=str(lead_id), rep_id="rep-7", region="hangzhou", assigned_at=at, follow_up_deadline=at
+    )
+    envelope = make_envelope(
+        Published(event, "Lead"),
+        aggregate_id=lead_id,
+        aggregate_version=3,
+        meta={
+            "actor_id": "mgr-1",
+            "actor_role": "manager",
+            "at": at,
+            "correlation_id": "c",
+            "causation_id": "r",
+        },
+        recorded_at=at,
+    )
+    decoded_envelope, decoded_event = decode(envelope.to_bytes())
+    assert decoded_envelope == envelope
+    assert decoded_event == event
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b"\xff\xfe", "not an event envelope"),
+        (b'{"event_type": "LeadAssigned"}', "not an event envelope"),
+    ],
+)
+def test_what_is_not_an_envelope_is_refused_with_the_reason(raw: bytes, why: str) -> None:
+    with pytest.raises(UndecodableEvent, match=why):
+        decode(raw)

@@ -1,0 +1,48 @@
+"""Settings refuse insecure defaults; tokens carry roles; the movable clock only moves forward."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from shared.auth import TokenAuthority, Unauthenticated
+from shared.clock import MovableClock
+from shared.settings import ServiceSettings
+
+
+def test_production_refuses_the_development_secret() -> None:
+    with pytest.raises(ValidationError, match="IRONARMY_JWT_SECRET must be set"):
+        ServiceSettings(environment="production")
+
+
+def test_production_refuses_a_movable_clock() -> None:
+    with pytest.raises(ValidationError, match="movable is refused"):
+        ServiceSettings(environment="production", jwt_secret="x" * 40, clock="movable")
+
+
+def test_one_setting_switches_the_store_to_postgres() -> None:
+    env = ServiceSettings(store="postgres", postgres_dbname="prod").eventsourcing_env("leads")
+    assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres" and env["POSTGRES_DBNAME"] == "prod"
+
+
+def test_a_token_says_who_and_in_which_role() -> None:
+    tokens = TokenAuthority("s" * 40, "ironarmy")
+    principal = tokens.verify(tokens.issue("mgr-1", "manager", region="hangzhou"))
+    assert (principal.actor_id, principal.role, principal.region) == ("mgr-1", "manager", "hangzhou")
+
+
+def test_a_token_with_an_unknown_role_cannot_be_issued_nor_accepted() -> None:
+    tokens = TokenAuthority("s" * 40, "ironarmy")
+    with pytest.raises(ValueError, match="unknown role"):
+        tokens.issue("x", "ceo")
+    with pytest.raises(Unauthenticated):
+        tokens.verify("not-a-token")
+
+
+def test_the_movable_clock_moves_forward_and_never_back() -> None:
+    clock = MovableClock(datetime(2026, 1, 1, tzinfo=UTC))
+    assert clock.advance(timedelta(days=2)) == datetime(2026, 1, 3, tzinfo=UTC)
+    with pytest.raises(ValueError, match="only moves forward"):
+        clock.set(datetime(2025, 12, 31, tzinfo=UTC))
