@@ -74,6 +74,9 @@ start() {
   need_java
   fetch
   if running; then echo "kafka.sh: broker already running (pid $(cat "$pid_file"))"; return; fi
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "kafka.sh: port $port is taken by another process (another broker?); set KAFKA_PORT" >&2; exit 1
+  fi
   write_config
   if [ ! -f "$data_dir/logs/meta.properties" ]; then
     cluster_id="$(java "${jvm_opts[@]}" kafka.tools.StorageTool random-uuid | tail -n 1)"
