@@ -157,6 +157,8 @@ class OutboxRelay:
                 position = None
                 await self._pause(backoff)
                 backoff = min(backoff * 2, 5.0)
+        # stop() may have come while a producer was being started: close that one too.
+        await self._drop_producer()
 
     async def _idle(self) -> None:
         self._wake.clear()

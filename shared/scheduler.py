@@ -32,6 +32,7 @@ class Scheduler:
         self.tick_seconds = tick_seconds
         self._stopping = asyncio.Event()
         self.runs: dict[str, int] = {job.name: 0 for job in jobs}
+        self.ticks = 0
 
     async def run(self) -> None:
         next_due = {job.name: self.clock.now() for job in self.jobs}
@@ -46,6 +47,7 @@ class Scheduler:
                 except (DomainError, PersistenceError) as error:
                     log.warning("scheduled job %s failed at %s: %s", job.name, now, error)
                 next_due[job.name] = now + job.every
+            self.ticks += 1
             await wait_until(self._stopping, self.tick_seconds)
 
     async def stop(self) -> None:

@@ -10,31 +10,25 @@ import httpx
 import pytest
 
 from shared.auth import TokenAuthority
-from shared.service import ServiceContext, build_service
+from shared.clock import MovableClock
+from shared.service import ServiceContext
 from shared.settings import ServiceSettings
-from shared.web import create_app
 from tests.support.kafka_helpers import eventually_async
 from tests.support.probe import ProbeApplication, probe_spec
+from tests.support.services import running_service, service_settings
 
 Service = tuple[httpx.AsyncClient, ServiceContext[ProbeApplication]]
 
 
 @pytest.fixture
 async def service(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> AsyncIterator[Service]:
-    settings = ServiceSettings(
-        environment="test",
-        data_dir=tmp_path,
-        kafka_bootstrap_servers=kafka_bootstrap,
-        topic_prefix=topic_prefix,
-        clock="movable",
-        clock_start=datetime(2026, 1, 5, 9, tzinfo=UTC),
+    settings = service_settings(
+        ServiceSettings, kafka=kafka_bootstrap, topic_prefix=topic_prefix, data_dir=tmp_path
     )
-    context = build_service(probe_spec(), settings)
-    app = create_app(context)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://probe") as client:
-            yield client, context
+    async with running_service(
+        probe_spec(), settings, MovableClock(datetime(2026, 1, 5, 9, tzinfo=UTC))
+    ) as svc:
+        yield svc.client, svc.context
 
 
 def bearer(context: ServiceContext[ProbeApplication], role: str, actor: str = "u-1") -> dict[str, str]:
