@@ -1,0 +1,17 @@
+"""The `ironarmy` command: run the system, watch its topics, issue tokens."""
+
+from __future__ import annotations
+
+import typer
+
+from shared.cli import system, topics
+
+app = typer.Typer(
+    help="Iron Army: run, watch and audit the event-sourced sales backend.", no_args_is_help=True
+)
+system.register(app)
+topics.register(app)
+
+
+def main() -> None:
+    app()
