@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared.auth import Principal, Unauthenticated
 from shared.clock import MovableClock
 from shared.domain import Conflict, DomainError, Meta
+from shared.idempotency import IdempotencyGuard
 from shared.service import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,8 @@ def create_app(context: ServiceContext[Any]) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
+    # Added first, so it runs inside the request-id middleware: replayed answers get an id too.
+    app.middleware("http")(IdempotencyGuard(context.application, context.tokens))
 
     @app.middleware("http")
     async def request_id_and_metrics(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,3 +104,41 @@ async def test_metrics_count_requests_and_relay_progress(service: Service) -> No
 
     # A created probe has no public form, but the relay still moves past it.
     await eventually_async(published, what="metrics")
+
+
+async def test_a_retry_with_the_same_idempotency_key_returns_the_first_answer_and_writes_nothing(
+    service: Service,
+) -> None:
+    client, context = service
+    headers = {**bearer(context, "ops", "ops-1"), "Idempotency-Key": "k-1"}
+    first = await client.post("/probes", json={"name": "x"}, headers=headers)
+    stored = context.application.recorder.max_notification_id()
+    again = await client.post("/probes", json={"name": "x"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert context.application.recorder.max_notification_id() == stored
+    other_body = await client.post("/probes", json={"name": "y"}, headers=headers)
+    assert other_body.status_code == 422 and other_body.json()["field"] == "Idempotency-Key"
+    # Keys belong to their caller: another user's same key is another request.
+    someone_else = await client.post(
+        "/probes", json={"name": "x"}, headers={**bearer(context, "ops", "ops-2"), "Idempotency-Key": "k-1"}
+    )
+    assert someone_else.status_code == 201 and someone_else.json() != first.json()
+
+
+async def test_concurrent_requests_with_one_idempotency_key_create_one_thing(service: Service) -> None:
+    client, context = service
+    headers = {**bearer(context, "ops", "ops-1"), "Idempotency-Key": "race"}
+    before = context.application.recorder.max_notification_id() or 0
+    responses = await asyncio.gather(
+        *(client.post("/probes", json={"name": "r"}, headers=headers) for _ in range(8))
+    )
+    created = {r.json()["id"] for r in responses if r.status_code == 201}
+    assert len(created) == 1
+    assert {r.status_code for r in responses} <= {201, 409}
+    probes = [
+        n
+        for n in context.application.recorder.select_notifications(before, 100, inclusive_of_start=False)
+        if n.topic.endswith("Probe.Created")
+    ]
+    assert len(probes) == 1
