@@ -1,0 +1,142 @@
+"""Event-store append through our write path vs a raw batched INSERT of the same rows, with the
+same driver, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import statistics
+import time
+from collections.abc import Callable
+import tempfile
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+import psycopg
+from eventsourcing.domain import Aggregate, event
+
+from bench.common import REPEATS, Result, header, median_rate
+from shared.application import ServiceApplication
+from shared.domain import Meta
+
+N_AGGREGATES = int(os.environ.get("BENCH_STORE_AGGREGATES", "2000"))
+EVENTS_PER = 5  # created + 4 changes
+PG = {"host": "127.0.0.1", "port": os.environ.get("PG_PORT", "5433"), "user": "ironarmy", "password": "ironarmy"}
+
+
+class Account(Aggregate):
+    def __init__(self, owner: str, meta: Meta) -> None:
+        self.owner = owner
+
+    @event("Changed")
+    def change(self, value: int, meta: Meta) -> None:
+        self.value = value
+
+
+def make_accounts(n: int) -> list[Account]:
+    meta = Meta("bench", "system", datetime.now(UTC))
+    accounts = []
+    for i in range(n):
+        account = Account(f"owner-{i}", meta)
+        for v in range(EVENTS_PER - 1):
+            account.change(v, meta)
+        accounts.append(account)
+    return accounts
+
+
+class BenchApplication(ServiceApplication):
+    pass
+
+
+def timed_saves(app_for: Callable[[int], BenchApplication], count: int) -> float:
+    """Append rate of save() alone: the aggregates are made before the clock starts."""
+    rates = []
+    for i in range(REPEATS):
+        app = app_for(i)
+        accounts = make_accounts(N_AGGREGATES)
+        started = time.perf_counter()
+        app.save(*accounts)
+        rates.append(count / (time.perf_counter() - started))
+        app.close()
+    return statistics.median(rates)
+
+
+def sample_rows(app: BenchApplication, n: int) -> list[tuple[UUID, int, str, bytes]]:
+    """The same stored rows our write path makes (same topics and state sizes)."""
+    rows = []
+    for account in make_accounts(n):
+        for domain_event in account.collect_events():
+            stored = app.mapper.to_stored_event(domain_event)
+            rows.append((stored.originator_id, stored.originator_version, stored.topic, stored.state))
+    return rows
+
+
+def bench_sqlite(tmp: Path) -> Result:
+    count = N_AGGREGATES * EVENTS_PER
+
+    def sqlite_app(i: int) -> BenchApplication:
+        return BenchApplication({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / f"o{i}.db")})
+
+    probe = BenchApplication({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / "p.db")})
+    rows = [(str(a), v, t, s) for a, v, t, s in sample_rows(probe, N_AGGREGATES)]
+
+    def raw(i: int) -> None:
+        conn = sqlite3.connect(tmp / f"r{i}.db")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(
+            "CREATE TABLE stored_events (notification_id INTEGER PRIMARY KEY AUTOINCREMENT, originator_id TEXT, "
+            "originator_version INTEGER, topic TEXT, state BLOB, UNIQUE(originator_id, originator_version))"
+        )
+        with conn:
+            conn.executemany(
+                "INSERT INTO stored_events (originator_id, originator_version, topic, state) VALUES (?,?,?,?)", rows
+            )
+        conn.close()
+
+    return Result("event-store append, SQLite", "events/s", timed_saves(sqlite_app, count), median_rate(count, raw),
+                  "raw batched INSERT, sqlite3", 0.5)
+
+
+def bench_postgres() -> Result:
+    count = N_AGGREGATES * EVENTS_PER
+    dbname = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(**PG, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{dbname}"')
+    env = {"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_HOST": PG["host"], "POSTGRES_PORT": PG["port"],
+           "POSTGRES_USER": PG["user"], "POSTGRES_PASSWORD": PG["password"], "POSTGRES_DBNAME": dbname,
+           "CREATE_TABLE": "y"}
+    try:
+        app = BenchApplication(env)
+        rows = sample_rows(app, N_AGGREGATES)
+
+        def raw(i: int) -> None:
+            with psycopg.connect(**PG, dbname=dbname) as conn:
+                conn.execute(
+                    f"CREATE TABLE raw{i} (notification_id BIGSERIAL PRIMARY KEY, originator_id uuid, "
+                    "originator_version bigint, topic text, state bytea, UNIQUE(originator_id, originator_version))"
+                )
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        f"INSERT INTO raw{i} (originator_id, originator_version, topic, state) VALUES (%s,%s,%s,%s)",
+                        rows,
+                    )
+        result = Result("event-store append, PostgreSQL", "events/s", timed_saves(lambda _: BenchApplication(env), count),
+                        median_rate(count, raw), "raw batched INSERT, psycopg", 0.5)
+        app.close()
+        return result
+    finally:
+        with psycopg.connect(**PG, dbname="postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+def main() -> None:
+    header(f"event store append: {N_AGGREGATES} aggregates × {EVENTS_PER} events per save")
+    with tempfile.TemporaryDirectory() as tmp:
+        print(bench_sqlite(Path(tmp)).line())
+    print(bench_postgres().line())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Benchmark helpers: medians of repeated runs, and one line per measure with its baseline."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+
+
+@dataclass(frozen=True)
+class Result:
+    measure: str
+    unit: str
+    ours: float
+    baseline: float
+    baseline_name: str
+    target: float | None = None
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.baseline if self.baseline else float("nan")
+
+    def line(self) -> str:
+        verdict = ""
+        if self.target is not None:
+            verdict = "  meets target" if self.ratio >= self.target else f"  BELOW target {self.target}"
+        return (
+            f"{self.measure:<48} ours {self.ours:>12,.1f} {self.unit:<10} "
+            f"baseline ({self.baseline_name}) {self.baseline:>12,.1f}  ratio {self.ratio:5.2f}{verdict}"
+        )
+
+
+def median_rate(count: int, run: Callable[[int], None], repeats: int = REPEATS) -> float:
+    """Items per second: the median over repeats of `count / seconds(run(i))`."""
+    rates = []
+    for i in range(repeats):
+        started = time.perf_counter()
+        run(i)
+        rates.append(count / (time.perf_counter() - started))
+    return statistics.median(rates)
+
+
+def header(title: str) -> None:
+    print(f"# {title} — {platform.node()} {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+          f"median of {REPEATS}")
