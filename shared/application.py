@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import (
     IntegrityError,
@@ -22,7 +22,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
-from shared.domain import Meta, stable_id
+from shared.domain import DomainError, Meta, stable_id
 
 T = TypeVar("T")
 
@@ -98,7 +98,62 @@ class Delivery:
 
     @property
     def tracking_name(self) -> str:
-        return f"{self.consumer}:{self.topic}:{self.partition}"
+        return tracking_name(self.consumer, self.topic, self.partition)
+
+
+def tracking_name(consumer: str, topic: str, partition: int) -> str:
+    """One tracking stream per consumer group, topic and partition."""
+    return f"{consumer}:{topic}:{partition}"
+
+
+class StepFailed(Exception):
+    """Step `index` of a consumed batch was refused by the domain; nothing was saved."""
+
+    def __init__(self, index: int, error: DomainError) -> None:
+        super().__init__(f"step {index}: {error}")
+        self.index = index
+        self.error = error
+
+
+class _BatchRepository:
+    """The repository as a consumed batch sees it: what the batch changed, else the store."""
+
+    def __init__(self, store: Repository[UUID], pending: dict[UUID, Any]) -> None:
+        self.store = store
+        self.pending = pending
+
+    def get(self, aggregate_id: UUID, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs:  # a historical version: straight from the store
+            return self.store.get(aggregate_id, *args, **kwargs)
+        if aggregate_id not in self.pending:
+            self.pending[aggregate_id] = self.store.get(aggregate_id)
+        return self.pending[aggregate_id]
+
+    def __contains__(self, aggregate_id: UUID) -> bool:
+        return aggregate_id in self.pending or aggregate_id in self.store
+
+
+class _Batch:
+    """Aggregates changed while applying consumed events, to be saved in one transaction."""
+
+    def __init__(self, store: Repository[UUID]) -> None:
+        self.pending: dict[UUID, Any] = {}
+        self.repository = _BatchRepository(store, self.pending)
+
+    def apply(self, delivery: Delivery, handle: Callable[[], Sequence[Aggregate | None]]) -> bool:
+        cursor_id = InboxCursor.create_id(delivery.consumer, delivery.source_aggregate_id)
+        if cursor_id in self.repository:
+            cursor = self.repository.get(cursor_id)
+        else:
+            cursor = InboxCursor(delivery.consumer, delivery.source_aggregate_id)
+            self.pending[cursor_id] = cursor
+        if delivery.source_version <= cursor.position:
+            return False
+        for aggregate in handle():
+            if aggregate is not None:
+                self.pending[aggregate.id] = aggregate
+        cursor.advance(delivery.source_version)
+        return True
 
 
 class ReadModel:
@@ -129,6 +184,8 @@ class ServiceApplication(Application[UUID]):
         self._read_lock = threading.RLock()
         self._read_position = 0
         self.read_models: Sequence[ReadModel] = self.construct_read_models()
+        # While a consumed batch is applied in this thread, `repository` reads through it.
+        self._local = threading.local()
         # Told (from whichever thread saved) that new events are stored: the relay wakes up.
         self.on_recorded: list[Callable[[], None]] = []
 
@@ -170,6 +227,13 @@ class ServiceApplication(Application[UUID]):
             self._read_position = 0
             return self.catch_up()
 
+    @property
+    def repository(self) -> Repository[UUID]:
+        batch = getattr(self._local, "batch", None)
+        if batch is not None:
+            return batch.repository  # type: ignore[no-any-return]
+        return self._repository
+
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
 
@@ -191,40 +255,56 @@ class ServiceApplication(Application[UUID]):
 
     def processed_offset(self, consumer: str, topic: str, partition: int) -> int | None:
         """The last offset this consumer applied for a partition (None if none yet)."""
-        name = Delivery(consumer, topic, partition, 0, "", 0).tracking_name
-        return self.process_recorder.max_tracking_id(name)
+        return self.process_recorder.max_tracking_id(tracking_name(consumer, topic, partition))
 
     def process_delivery(self, delivery: Delivery, handle: Callable[[], Sequence[Aggregate | None]]) -> bool:
-        """Apply one consumed event once: new events, inbox cursor and offset in one transaction.
+        """Apply one consumed event once; returns False when it had already been applied.
 
-        Returns False when the event had already been applied (redelivered or re-published).
-        A concurrent command on the same aggregate makes the save fail; then it is retried
-        from a fresh read.
+        `handle()` loads, changes and returns the aggregates the event changes (load fresh
+        inside it: it may run again after a conflict). Inside `apply_in_one_transaction` the
+        changes join that transaction; alone, they are saved with the delivery's offset.
         """
+        batch = getattr(self._local, "batch", None)
+        if batch is not None:
+            return bool(batch.apply(delivery, handle))
         tracking = Tracking(delivery.tracking_name, delivery.offset)
+        results = self.apply_in_one_transaction(tracking, [lambda: self.process_delivery(delivery, handle)])
+        return results is not None and bool(results[0])
+
+    def apply_in_one_transaction(
+        self, tracking: Tracking, steps: Sequence[Callable[[], T]]
+    ) -> list[T] | None:
+        """Run the steps (each applies consumed events through `process_delivery`) and save all
+        they changed with one tracking record, in one transaction: all or nothing.
+
+        A DomainError in step k raises StepFailed(k) and saves nothing. A conflict with a
+        concurrent command is retried from fresh reads. None: the tracking record was already
+        there (another consumer instance got here first), so nothing was applied.
+        """
         for attempt in range(self.conflict_retries + 1):
-            cursor_id = InboxCursor.create_id(delivery.consumer, delivery.source_aggregate_id)
+            batch = _Batch(self._repository)
+            self._local.batch = batch
             try:
-                cursor: Any = self.repository.get(cursor_id)
-            except AggregateNotFoundError:
-                cursor = InboxCursor(delivery.consumer, delivery.source_aggregate_id)
-            assert isinstance(cursor, InboxCursor)
+                results = []
+                for index, step in enumerate(steps):
+                    try:
+                        results.append(step())
+                    except DomainError as error:
+                        raise StepFailed(index, error) from error
+            finally:
+                self._local.batch = None
             processing: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
-            fresh = delivery.source_version > cursor.position
-            if fresh:
-                processing.collect_events(*handle())
-                cursor.advance(delivery.source_version)
-                processing.collect_events(cursor)
+            processing.collect_events(*batch.pending.values())
             try:
                 recordings = self._record(processing)
             except IntegrityError:
                 if self._already_tracked(tracking):
-                    return False
+                    return None
                 if attempt == self.conflict_retries:
                     raise
                 continue
             self._notify(recordings)
-            return fresh
+            return results
         raise AssertionError("unreachable")
 
     def _already_tracked(self, tracking: Tracking) -> bool:

@@ -10,8 +10,10 @@ the store's tracking records are what decide where to resume. A message that can
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -20,8 +22,7 @@ from aiokafka.structs import OffsetAndMetadata
 from eventsourcing.persistence import PersistenceError, Tracking
 
 from shared.aio import wait_until
-from shared.application import Delivery, ServiceApplication
-from shared.domain import DomainError
+from shared.application import Delivery, ServiceApplication, StepFailed, tracking_name
 from shared.events.base import Envelope
 from shared.events.catalog import UndecodableEvent, decode
 from shared.kafka import ensure_topics, make_producer
@@ -31,6 +32,12 @@ log = logging.getLogger(__name__)
 
 # Applies one event; returns False when it had already been applied.
 Handler = Callable[[Delivery, Any, Envelope], bool]
+
+
+@dataclass(frozen=True)
+class Applied:
+    outcomes: list[str]  # one per message applied, in order: applied, duplicate, redelivered, ignored
+    parked: tuple[Any, str] | None  # the message after them that must be parked, and why
 
 
 class _SeekToStoredPosition(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -85,40 +92,60 @@ class ExactlyOnceConsumer:
                 self._applied[(tp.topic, tp.partition)] = offset
                 self._consumer.seek(tp, offset + 1)
 
-    # --- applying one message (runs in a worker thread) -------------------------------
+    # --- applying a batch of one partition (runs in a worker thread) ------------------
 
-    def apply(self, topic: str, partition: int, offset: int, raw: bytes) -> tuple[str, str | None]:
-        """Apply one message; returns (outcome, reason it was parked or None)."""
-        if offset <= self._applied.get((topic, partition), -1):
-            return "redelivered", None
-        try:
-            envelope, event = decode(raw)
-        except UndecodableEvent as error:
-            return self._park(topic, partition, offset, str(error))
+    def apply_batch(self, topic: str, partition: int, messages: Sequence[Any]) -> Applied:
+        """Apply consecutive messages of one partition in one transaction with their last offset.
+
+        Stops before the first message that must be parked (unreadable, or refused by the
+        domain) and returns it, with the outcomes of the messages before it.
+        """
+        outcomes: list[str] = []
+        items: list[tuple[Any, Envelope, Any]] = []
+        parked: tuple[Any, str] | None = None
+        known = self._applied.get((topic, partition), -1)
+        for message in messages:
+            if message.offset <= known:
+                outcomes.append("redelivered")
+                continue
+            try:
+                envelope, event = decode(message.value)
+            except UndecodableEvent as error:
+                parked = (message, str(error))
+                break
+            items.append((message, envelope, event))
+        while items:
+            tracking = Tracking(tracking_name(self.group_id, topic, partition), items[-1][0].offset)
+            steps = [functools.partial(self._apply_one, topic, partition, *item) for item in items]
+            try:
+                results = self.application.apply_in_one_transaction(tracking, steps)
+            except StepFailed as failed:
+                # Nothing was saved: park that one, then apply those before it on their own.
+                parked = (items[failed.index][0], f"{failed.error.code}: {failed.error.message}")
+                items = items[: failed.index]
+                continue
+            outcomes.extend(results if results is not None else ["duplicate"] * len(steps))
+            self._applied[(topic, partition)] = items[-1][0].offset
+            break
+        return Applied(outcomes, parked)
+
+    def _apply_one(self, topic: str, partition: int, message: Any, envelope: Envelope, event: Any) -> str:
         handler = self.handlers.get(envelope.event_type)
         if handler is None:
-            return "ignored", None
+            return "ignored"
         delivery = Delivery(
             consumer=self.group_id,
             topic=topic,
             partition=partition,
-            offset=offset,
+            offset=message.offset,
             source_aggregate_id=envelope.aggregate_id,
             source_version=envelope.aggregate_version,
         )
-        try:
-            applied = handler(delivery, event, envelope)
-        except DomainError as error:
-            return self._park(topic, partition, offset, f"{error.code}: {error.message}")
-        self._applied[(topic, partition)] = offset
-        return ("applied" if applied else "duplicate"), None
-
-    def _park(self, topic: str, partition: int, offset: int, reason: str) -> tuple[str, str | None]:
-        return "dead_lettered", reason
+        return "applied" if handler(delivery, event, envelope) else "duplicate"
 
     def mark_parked(self, topic: str, partition: int, offset: int) -> None:
         """Move past a parked message durably, once its dead-letter copy is on the broker."""
-        tracking = Tracking(Delivery(self.group_id, topic, partition, offset, "", 0).tracking_name, offset)
+        tracking = Tracking(tracking_name(self.group_id, topic, partition), offset)
         if not self.application.process_recorder.has_tracking_id(
             tracking.application_name, tracking.notification_id
         ):
@@ -160,14 +187,19 @@ class ExactlyOnceConsumer:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
                 for tp, messages in batches.items():
-                    for message in messages:
-                        outcome, reason = await asyncio.to_thread(
-                            self.apply, tp.topic, tp.partition, message.offset, message.value
-                        )
-                        if reason is not None:
+                    remaining = list(messages)
+                    while remaining:
+                        applied = await asyncio.to_thread(self.apply_batch, tp.topic, tp.partition, remaining)
+                        for outcome in applied.outcomes:
+                            self.metrics.consumed.labels(self.group_id, tp.topic, outcome).inc()
+                        done = len(applied.outcomes)
+                        if applied.parked is not None:
+                            message, reason = applied.parked
                             await self._dead_letter(dead_letters, tp, message, reason)
                             await asyncio.to_thread(self.mark_parked, tp.topic, tp.partition, message.offset)
-                        self.metrics.consumed.labels(self.group_id, tp.topic, outcome).inc()
+                            self.metrics.consumed.labels(self.group_id, tp.topic, "dead_lettered").inc()
+                            done += 1
+                        remaining = remaining[done:]
                     last = messages[-1].offset
                     await consumer.commit({tp: OffsetAndMetadata(last + 1, "")})
                     highwater = consumer.highwater(tp)

@@ -18,7 +18,7 @@ from shared.events.catalog import decode, event_id_for
 from shared.metrics import Metrics
 from shared.relay import OutboxRelay
 from tests.support.kafka_helpers import eventually, read_topic
-from tests.support.probe import ProbeApplication, TallyApplication, tally_handlers, translate
+from tests.support.probe import REFUSED_REP, ProbeApplication, TallyApplication, tally_handlers, translate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -158,12 +158,12 @@ async def test_the_same_message_delivered_twice_changes_nothing(
     tally = TallyApplication(store_env)
     consumer = consumer_for(tally, topic, kafka_bootstrap, "g")
     first = records[0]
-    assert consumer.apply(topic, first.partition, first.offset, first.value) == ("applied", None)
+    assert consumer.apply_batch(topic, first.partition, [first]).outcomes == ["applied"]
     events_after_first = tally.recorder.max_notification_id()
-    assert consumer.apply(topic, first.partition, first.offset, first.value) == ("redelivered", None)
+    assert consumer.apply_batch(topic, first.partition, [first]).outcomes == ["redelivered"]
     # A consumer that knows nothing in memory (a restart) is stopped by the store itself.
     restarted = consumer_for(tally, topic, kafka_bootstrap, "g")
-    assert restarted.apply(topic, first.partition, first.offset, first.value) == ("duplicate", None)
+    assert restarted.apply_batch(topic, first.partition, [first]).outcomes == ["duplicate"]
     assert tally.recorder.max_notification_id() == events_after_first
     assert tally.count(str(pid)) == 1
     assert tally.processed_offset("g", topic, first.partition) == first.offset
@@ -216,6 +216,32 @@ async def test_a_poison_message_is_parked_in_the_dead_letter_topic_and_the_consu
     reasons = [dict(r.headers)["reason"].decode() for r in parked]
     assert "not an event envelope" in reasons[0]
     assert "LeadAssigned v99 cannot be read here" in reasons[1]
+
+
+async def test_an_event_the_domain_refuses_mid_batch_is_parked_and_the_others_are_applied(
+    kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str], tmp_path: Path
+) -> None:
+    app = ProbeApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "p.db")}
+    )
+    pid = app.create("p", meta())
+    app.assign_many(pid, ["rep-1", REFUSED_REP, "rep-2", "rep-3"], meta())
+    topic = f"{topic_prefix}.leads"
+    await run_until(relay_for(app, topic, kafka_bootstrap), app)
+    records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= 4)
+
+    tally = TallyApplication(store_env)
+    consumer = consumer_for(tally, topic, kafka_bootstrap, "g")
+    applied = consumer.apply_batch(topic, records[0].partition, records)
+    assert applied.outcomes == ["applied"]  # stops before the refused one, having saved the first
+    assert applied.parked is not None and applied.parked[0].offset == records[1].offset
+    assert "rule_violated" in applied.parked[1]
+    assert tally.count(str(pid)) == 1
+    consumer.mark_parked(topic, records[1].partition, records[1].offset)
+    rest = consumer.apply_batch(topic, records[0].partition, records[2:])
+    assert rest.outcomes == ["applied", "applied"] and rest.parked is None
+    assert tally.count(str(pid)) == 3
+    assert tally.processed_offset("g", topic, records[0].partition) == records[-1].offset
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from shared.application import Delivery, ServiceApplication
 from shared.consumer import Handler
-from shared.domain import Meta, stable_id
+from shared.domain import Meta, RuleViolated, stable_id
 from shared.events.base import Envelope
 from shared.events.catalog import Published
 from shared.events.leads import LeadAssigned
@@ -63,6 +63,9 @@ def translate(domain_event: Any) -> Published | None:
     return None
 
 
+REFUSED_REP = "rep-refused"  # the tally's domain refuses this one: a message to park
+
+
 class Tally(Aggregate):
     """How many assignments one probe has had, as seen by a consumer."""
 
@@ -82,6 +85,8 @@ class Tally(Aggregate):
 class TallyApplication(ServiceApplication):
     def on_lead_assigned(self, delivery: Delivery, event: LeadAssigned, envelope: Envelope) -> bool:
         def handle() -> list[Tally]:
+            if event.rep_id == REFUSED_REP:
+                raise RuleViolated(f"{REFUSED_REP} may not be counted", field="rep_id")
             tally_id = Tally.create_id(event.lead_id)
             tally = self.repository.get(tally_id) if tally_id in self.repository else Tally(event.lead_id)
             tally.count_one(event.rep_id)

@@ -1,0 +1,166 @@
+"""Outbox relay vs a raw aiokafka producer sending the same payloads; consumer rebuild (decode,
+apply, track) vs a raw aiokafka consumer decoding the same messages. Needs the local broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer
+
+from bench.common import REPEATS, Result, header
+from shared.consumer import ExactlyOnceConsumer
+from shared.domain import Meta
+from shared.events.catalog import decode
+from shared.kafka import ensure_topics, make_producer
+from shared.metrics import Metrics
+from shared.relay import OutboxRelay
+from tests.support.kafka_helpers import eventually
+from tests.support.probe import ProbeApplication, TallyApplication, tally_handlers, translate
+
+KAFKA = os.environ.get("IRONARMY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+N_EVENTS = int(os.environ.get("BENCH_KAFKA_EVENTS", "20000"))
+PER_AGGREGATE = 20
+
+
+def filled_store(path: Path) -> ProbeApplication:
+    app = ProbeApplication({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)})
+    meta = Meta("bench", "system", datetime.now(UTC))
+    for _ in range(N_EVENTS // PER_AGGREGATE):
+        probe_id = app.create("p", meta)
+        app.assign_many(probe_id, [f"rep-{n}" for n in range(PER_AGGREGATE)], meta)
+    return app
+
+
+async def relay_rate(app: ProbeApplication) -> float:
+    topic = f"bench{uuid.uuid4().hex[:8]}.leads"
+    relay = OutboxRelay(
+        app,
+        translate,
+        topic=topic,
+        bootstrap_servers=KAFKA,
+        partitions=3,
+        metrics=Metrics("bench"),
+        batch_size=1000,
+    )
+    await relay.start_producer()
+    target = app.recorder.max_notification_id() or 0
+    started = time.perf_counter()
+    position = 0
+    while position < target:
+        position = await relay.step(position)
+    elapsed = time.perf_counter() - started
+    await relay.stop()
+    return N_EVENTS / elapsed
+
+
+async def raw_producer_rate(payloads: list[tuple[bytes, bytes]]) -> float:
+    topic = f"bench{uuid.uuid4().hex[:8]}.raw"
+    await ensure_topics(KAFKA, [topic], 3)
+    producer = make_producer(KAFKA, "bench-raw")
+    await producer.start()
+    started = time.perf_counter()
+    futures = [await producer.send(topic, value=value, key=key) for key, value in payloads]
+    await asyncio.gather(*futures)
+    elapsed = time.perf_counter() - started
+    await producer.stop()
+    return len(payloads) / elapsed
+
+
+async def rebuild_rate(topic: str, tmp: Path, run: int) -> float:
+    tally = TallyApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / f"t{run}.db")}
+    )
+    consumer = ExactlyOnceConsumer(
+        tally,
+        tally_handlers(tally),
+        group_id=f"bench-{uuid.uuid4().hex[:6]}",
+        topics=[topic],
+        bootstrap_servers=KAFKA,
+        partitions=3,
+        metrics=Metrics("b"),
+    )
+    started = time.perf_counter()
+    task = asyncio.create_task(consumer.run())
+    applied = consumer.metrics.consumed.labels(consumer.group_id, topic, "applied")
+    await eventually(lambda: applied._value.get() >= N_EVENTS, timeout=600, what="rebuild")
+    elapsed = time.perf_counter() - started
+    await consumer.stop()
+    await task
+    return N_EVENTS / elapsed
+
+
+async def raw_consumer_rate(topic: str) -> float:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=KAFKA, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    started = time.perf_counter()
+    await consumer.start()
+    seen = 0
+    while seen < N_EVENTS:
+        batches = await consumer.getmany(timeout_ms=500, max_records=500)
+        for records in batches.values():
+            for record in records:
+                decode(record.value)
+                seen += 1
+    elapsed = time.perf_counter() - started
+    await consumer.stop()
+    return N_EVENTS / elapsed
+
+
+async def main() -> None:
+    header(f"Kafka paths: {N_EVENTS} LeadAssigned events")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        app = filled_store(tmp / "store.db")
+        outgoing, _ = OutboxRelay(
+            app,
+            translate,
+            topic="x",
+            bootstrap_servers=KAFKA,
+            partitions=3,
+            metrics=Metrics("b"),
+            batch_size=N_EVENTS * 2,
+        ).read_batch(0)
+        payloads = [(o.key, o.value) for o in outgoing]
+        ours = statistics.median([await relay_rate(app) for _ in range(REPEATS)])
+        raw = statistics.median([await raw_producer_rate(payloads) for _ in range(REPEATS)])
+        print(Result("outbox relay to Kafka", "events/s", ours, raw, "raw aiokafka producer", 0.7).line())
+
+        topic = f"bench{uuid.uuid4().hex[:8]}.leads"
+        relay = OutboxRelay(
+            app,
+            translate,
+            topic=topic,
+            bootstrap_servers=KAFKA,
+            partitions=3,
+            metrics=Metrics("b"),
+            batch_size=1000,
+        )
+        await relay.start_producer()
+        position = 0
+        while position < (app.recorder.max_notification_id() or 0):
+            position = await relay.step(position)
+        await relay.stop()
+        ours = statistics.median([await rebuild_rate(topic, tmp, i) for i in range(REPEATS)])
+        raw = statistics.median([await raw_consumer_rate(topic) for _ in range(REPEATS)])
+        print(
+            Result(
+                "consumer rebuild from Kafka (apply+track)",
+                "events/s",
+                ours,
+                raw,
+                "raw aiokafka consumer + decode",
+                0.5,
+            ).line()
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
