@@ -22,6 +22,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
+from shared.chain import ChainedEventStore, ChainedMapper
 from shared.domain import DomainError, Meta, stable_id
 
 T = TypeVar("T")
@@ -233,6 +234,12 @@ class ServiceApplication(Application[UUID]):
         if batch is not None:
             return batch.repository  # type: ignore[no-any-return]
         return self._repository
+
+    def construct_mapper(self) -> ChainedMapper:
+        return ChainedMapper(transcoder=self.construct_transcoder())
+
+    def construct_event_store(self) -> ChainedEventStore:
+        return ChainedEventStore(mapper=self.mapper, recorder=self.recorder)
 
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from shared.cli import system, topics
+from shared.cli import audit, system, topics
 
 app = typer.Typer(
     help="Iron Army: run, watch and audit the event-sourced sales backend.", no_args_is_help=True
 )
 system.register(app)
 topics.register(app)
+audit.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,180 @@
+"""Tamper evidence: every stored event carries a hash chained to the previous event of its
+stream, so an edited, removed or reordered event breaks the chain where it happened.
+
+The link is appended to the stored state after a NUL byte (which JSON never contains), so the
+library still stores and reads events as usual; `verify` walks a store and names the first
+broken link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    EventStore,
+    Mapper,
+    Notification,
+    Recording,
+    StoredEvent,
+)
+
+MARK = b"\x00"
+GENESIS = "0" * 64
+LINK_LENGTH = 1 + 64
+
+
+def split(state: bytes) -> tuple[bytes, str | None]:
+    """The event's own state, and its chain link (None for an event stored without one)."""
+    if len(state) > LINK_LENGTH and state[-LINK_LENGTH : -LINK_LENGTH + 1] == MARK:
+        return state[:-LINK_LENGTH], state[-64:].decode()
+    return state, None
+
+
+def link(previous: str, originator_id: UUID | str, version: int, topic: str, body: bytes) -> str:
+    digest = hashlib.sha256(f"{previous}|{originator_id}|{version}|{topic}|".encode())
+    digest.update(body)
+    return digest.hexdigest()
+
+
+class ChainedMapper(Mapper[UUID]):
+    """Reads events whether or not they carry a chain link."""
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        body, _ = split(stored_event.state)
+        if len(body) == len(stored_event.state):
+            return super().to_domain_event(stored_event)
+        return super().to_domain_event(
+            StoredEvent(stored_event.originator_id, stored_event.originator_version, stored_event.topic, body)
+        )
+
+
+class ChainedEventStore(EventStore[UUID]):
+    """Appends each event's link; remembers the head of recently read or written streams."""
+
+    heads_max = 200_000
+
+    def __init__(self, mapper: Mapper[UUID], recorder: AggregateRecorder) -> None:
+        super().__init__(mapper, recorder)
+        self._heads: OrderedDict[UUID | str, tuple[int, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _remember(self, heads: dict[UUID | str, tuple[int, str]]) -> None:
+        with self._lock:
+            for originator_id, head in heads.items():
+                known = self._heads.get(originator_id)
+                if known is None or known[0] < head[0]:
+                    self._heads[originator_id] = head
+                self._heads.move_to_end(originator_id)
+            while len(self._heads) > self.heads_max:
+                self._heads.popitem(last=False)
+
+    def _previous(self, originator_id: UUID | str, version: int) -> str:
+        if version == 1:
+            return GENESIS
+        with self._lock:
+            head = self._heads.get(originator_id)
+        if head is not None and head[0] == version - 1:
+            return head[1]
+        rows = self.recorder.select_events(originator_id, lte=version - 1, desc=True, limit=1)
+        if not rows or rows[0].originator_version != version - 1:
+            return GENESIS  # a gap: verify will name it
+        return split(rows[0].state)[1] or GENESIS
+
+    def put(self, domain_events: Sequence[Any], **kwargs: Any) -> list[Recording[UUID]]:
+        written: dict[UUID | str, tuple[int, str]] = {}
+        stored_events = []
+        for domain_event in domain_events:
+            stored = self.mapper.to_stored_event(domain_event)
+            key, version = stored.originator_id, stored.originator_version
+            head = written.get(key)
+            previous = (
+                head[1] if head is not None and head[0] == version - 1 else self._previous(key, version)
+            )
+            chain = link(previous, key, version, stored.topic, stored.state)
+            written[key] = (version, chain)
+            stored_events.append(
+                StoredEvent(key, version, stored.topic, stored.state + MARK + chain.encode())
+            )
+        notification_ids = self.recorder.insert_events(stored_events, **kwargs)
+        self._remember(written)  # only what was really written
+        recordings = []
+        if notification_ids:
+            for domain_event, stored, notification_id in zip(
+                domain_events, stored_events, notification_ids, strict=True
+            ):
+                notification = Notification(
+                    originator_id=stored.originator_id,
+                    originator_version=stored.originator_version,
+                    topic=stored.topic,
+                    state=stored.state,
+                    id=notification_id,
+                )
+                recordings.append(Recording(domain_event, notification))
+        return recordings
+
+    def get(
+        self,
+        originator_id: UUID,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[Any]:
+        rows = self.recorder.select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        if rows and not desc and lte is None:
+            last = rows[-1]
+            chain = split(last.state)[1]
+            if chain is not None:
+                self._remember({last.originator_id: (last.originator_version, chain)})
+        return map(self.mapper.to_domain_event, rows)
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    notification_id: int
+    originator_id: str
+    originator_version: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verified:
+    events: int
+    streams: int
+    broken: BrokenLink | None
+
+
+def verify(recorder: ApplicationRecorder, page: int = 5000) -> Verified:
+    """Walk the whole store in order and recompute every stream's chain."""
+    heads: dict[str, tuple[int, str]] = {}
+    position, events = 0, 0
+    while True:
+        notifications = recorder.select_notifications(position, page, inclusive_of_start=False)
+        for n in notifications:
+            events += 1
+            key = str(n.originator_id)
+            body, chain = split(n.state)
+            version, previous = heads.get(key, (0, GENESIS))
+            if n.originator_version != version + 1:
+                why = f"expected version {version + 1} of this stream, found {n.originator_version}"
+                return Verified(events, len(heads), BrokenLink(n.id, key, n.originator_version, why))
+            if chain is None:
+                return Verified(
+                    events, len(heads), BrokenLink(n.id, key, n.originator_version, "no chain link")
+                )
+            if chain != link(previous, n.originator_id, n.originator_version, n.topic, body):
+                why = "hash does not match the event's content and the previous link (edited?)"
+                return Verified(events, len(heads), BrokenLink(n.id, key, n.originator_version, why))
+            heads[key] = (n.originator_version, chain)
+            position = n.id
+        if len(notifications) < page:
+            return Verified(events, len(heads), None)
