@@ -1,5 +1,6 @@
-"""Exports the JSON Schema of every public event to docs/events/, so analytics consumers can
-read the topics without our code. `python -m shared.events.schemas [--check]`."""
+"""Exports the JSON Schema of every public event, and an AsyncAPI document of the topics, to
+docs/events/, so analytics consumers can read the topics without our code.
+`python -m shared.events.schemas [--check]`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from shared.events.base import Envelope, IntegrationEvent
+from shared.events.base import SERVICES, Envelope, IntegrationEvent
 from shared.events.catalog import ALL_EVENTS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "events"
@@ -37,9 +38,54 @@ def event_schema(model: type[IntegrationEvent]) -> dict[str, Any]:
     return schema
 
 
+def schema_path(model: type[IntegrationEvent]) -> str:
+    return f"{model.service}/{model.event_type}.v{model.schema_version}.schema.json"
+
+
+def asyncapi() -> dict[str, Any]:
+    """An AsyncAPI 2.6 document: one channel per service topic, a message per event."""
+    channels: dict[str, Any] = {}
+    for service in SERVICES:
+        models = [m for m in ALL_EVENTS if m.service == service]
+        messages = [
+            {
+                "name": m.event_type,
+                "title": f"{m.event_type} v{m.schema_version}",
+                "summary": (m.__doc__ or "").strip().splitlines()[0] if m.__doc__ else m.event_type,
+                "contentType": "application/json",
+                "bindings": {"kafka": {"key": {"type": "string", "description": "aggregate_id"}}},
+                "payload": {"$ref": f"./{schema_path(m)}"},
+            }
+            for m in models
+        ]
+        channels[f"ironarmy.{service}"] = {
+            "description": f"Events of the {service} service, keyed by aggregate id "
+            f"(the prefix `ironarmy` is IRONARMY_TOPIC_PREFIX).",
+            "subscribe": {
+                "operationId": f"consume_{service}",
+                "message": {"oneOf": messages}
+                if messages
+                else {"payload": {"$ref": "./envelope.schema.json"}},
+            },
+        }
+    return {
+        "asyncapi": "2.6.0",
+        "info": {
+            "title": "Iron Army integration events",
+            "version": "1",
+            "description": "Every event travels in one envelope (envelope.schema.json); payloads are "
+            "versioned by schema_version, and a breaking change is a new version.",
+        },
+        "defaultContentType": "application/json",
+        "servers": {"local": {"url": "127.0.0.1:9092", "protocol": "kafka"}},
+        "channels": channels,
+    }
+
+
 def expected_files() -> dict[Path, bytes]:
     files = {
         DOCS / "envelope.schema.json": Envelope.model_json_schema(),
+        DOCS / "asyncapi.json": asyncapi(),
     }
     for model in ALL_EVENTS:
         files[DOCS / model.service / f"{model.event_type}.v{model.schema_version}.schema.json"] = (
@@ -59,7 +105,7 @@ def stale_files() -> list[str]:
         for p, content in expected.items()
         if not p.exists() or p.read_bytes() != content
     ]
-    present = set(DOCS.rglob("*.schema.json")) if DOCS.exists() else set()
+    present = set(DOCS.rglob("*.json")) if DOCS.exists() else set()
     stale += [f"{p.relative_to(DOCS)} (no such event)" for p in present - set(expected)]
     return sorted(stale)
 
@@ -74,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"out of date: docs/events/{name}", file=sys.stderr)
         return 1 if stale else 0
     expected = expected_files()
-    for path in set(DOCS.rglob("*.schema.json")) - set(expected) if DOCS.exists() else ():
+    for path in set(DOCS.rglob("*.json")) - set(expected) if DOCS.exists() else ():
         path.unlink()
     for path, content in expected.items():
         path.parent.mkdir(parents=True, exist_ok=True)
