@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import statistics
-import time
-from collections.abc import Callable
 import tempfile
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -23,7 +23,12 @@ from shared.domain import Meta
 
 N_AGGREGATES = int(os.environ.get("BENCH_STORE_AGGREGATES", "2000"))
 EVENTS_PER = 5  # created + 4 changes
-PG = {"host": "127.0.0.1", "port": os.environ.get("PG_PORT", "5433"), "user": "ironarmy", "password": "ironarmy"}
+PG = {
+    "host": "127.0.0.1",
+    "port": os.environ.get("PG_PORT", "5433"),
+    "user": "ironarmy",
+    "password": "ironarmy",
+}
 
 
 class Account(Aggregate):
@@ -77,26 +82,39 @@ def bench_sqlite(tmp: Path) -> Result:
     count = N_AGGREGATES * EVENTS_PER
 
     def sqlite_app(i: int) -> BenchApplication:
-        return BenchApplication({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / f"o{i}.db")})
+        return BenchApplication(
+            {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / f"o{i}.db")}
+        )
 
-    probe = BenchApplication({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / "p.db")})
+    probe = BenchApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / "p.db")}
+    )
     rows = [(str(a), v, t, s) for a, v, t, s in sample_rows(probe, N_AGGREGATES)]
 
     def raw(i: int) -> None:
         conn = sqlite3.connect(tmp / f"r{i}.db")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(
-            "CREATE TABLE stored_events (notification_id INTEGER PRIMARY KEY AUTOINCREMENT, originator_id TEXT, "
-            "originator_version INTEGER, topic TEXT, state BLOB, UNIQUE(originator_id, originator_version))"
+            "CREATE TABLE stored_events (notification_id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB, "
+            "UNIQUE(originator_id, originator_version))"
         )
         with conn:
             conn.executemany(
-                "INSERT INTO stored_events (originator_id, originator_version, topic, state) VALUES (?,?,?,?)", rows
+                "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+                "VALUES (?,?,?,?)",
+                rows,
             )
         conn.close()
 
-    return Result("event-store append, SQLite", "events/s", timed_saves(sqlite_app, count), median_rate(count, raw),
-                  "raw batched INSERT, sqlite3", 0.5)
+    return Result(
+        "event-store append, SQLite",
+        "events/s",
+        timed_saves(sqlite_app, count),
+        median_rate(count, raw),
+        "raw batched INSERT, sqlite3",
+        0.5,
+    )
 
 
 def bench_postgres() -> Result:
@@ -104,9 +122,15 @@ def bench_postgres() -> Result:
     dbname = f"bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(**PG, dbname="postgres", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{dbname}"')
-    env = {"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_HOST": PG["host"], "POSTGRES_PORT": PG["port"],
-           "POSTGRES_USER": PG["user"], "POSTGRES_PASSWORD": PG["password"], "POSTGRES_DBNAME": dbname,
-           "CREATE_TABLE": "y"}
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_HOST": PG["host"],
+        "POSTGRES_PORT": PG["port"],
+        "POSTGRES_USER": PG["user"],
+        "POSTGRES_PASSWORD": PG["password"],
+        "POSTGRES_DBNAME": dbname,
+        "CREATE_TABLE": "y",
+    }
     try:
         app = BenchApplication(env)
         rows = sample_rows(app, N_AGGREGATES)
@@ -115,15 +139,24 @@ def bench_postgres() -> Result:
             with psycopg.connect(**PG, dbname=dbname) as conn:
                 conn.execute(
                     f"CREATE TABLE raw{i} (notification_id BIGSERIAL PRIMARY KEY, originator_id uuid, "
-                    "originator_version bigint, topic text, state bytea, UNIQUE(originator_id, originator_version))"
+                    "originator_version bigint, topic text, state bytea, "
+                    "UNIQUE(originator_id, originator_version))"
                 )
                 with conn.cursor() as cur:
                     cur.executemany(
-                        f"INSERT INTO raw{i} (originator_id, originator_version, topic, state) VALUES (%s,%s,%s,%s)",
+                        f"INSERT INTO raw{i} (originator_id, originator_version, topic, state) "
+                        "VALUES (%s,%s,%s,%s)",
                         rows,
                     )
-        result = Result("event-store append, PostgreSQL", "events/s", timed_saves(lambda _: BenchApplication(env), count),
-                        median_rate(count, raw), "raw batched INSERT, psycopg", 0.5)
+
+        result = Result(
+            "event-store append, PostgreSQL",
+            "events/s",
+            timed_saves(lambda _: BenchApplication(env), count),
+            median_rate(count, raw),
+            "raw batched INSERT, psycopg",
+            0.5,
+        )
         app.close()
         return result
     finally:

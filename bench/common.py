@@ -47,5 +47,7 @@ def median_rate(count: int, run: Callable[[int], None], repeats: int = REPEATS) 
 
 
 def header(title: str) -> None:
-    print(f"# {title} — {platform.node()} {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-          f"median of {REPEATS}")
+    print(
+        f"# {title} — {platform.node()} {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"median of {REPEATS}"
+    )

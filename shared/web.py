@@ -9,13 +9,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
@@ -109,24 +109,70 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
 
 
+class FieldErrorPublic(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorPublic(BaseModel):
+    """Every 4xx/5xx answer: a code, a message a person understands, and the field at fault."""
+
+    error: str
+    message: str
+    field: str | None = None
+    details: dict[str, Any] | None = None
+    fields: list[FieldErrorPublic] | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorPublic, "description": description}
+    for status, description in {
+        401: "No valid bearer token",
+        403: "The caller's role or region may not do this",
+        404: "No such thing",
+        409: "Conflicts with the current state (a duplicate, or changed concurrently)",
+        422: "Invalid input; `field` names it",
+        503: "The event store is unavailable; retry after Retry-After seconds",
+    }.items()
+}
+
+
+class HealthPublic(BaseModel):
+    status: str
+    service: str
+
+
+class ReadinessPublic(BaseModel):
+    ready: bool
+    checks: dict[str, str]
+
+
 class ClockPublic(BaseModel):
     now: datetime
     movable: bool
 
 
+LATEST_CLOCK = datetime(2200, 1, 1, tzinfo=UTC)  # simulated time stays within what dates can hold
+
+
 class ClockMove(BaseModel):
-    to: datetime | None = Field(default=None, description="Move the clock to this time")
-    advance_seconds: float | None = Field(default=None, ge=0, description="Or move it forward by this much")
+    to: datetime | None = Field(default=None, description="Move the clock to this time (timezone-aware)")
+    advance_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        le=10 * 366 * 86400,
+        description="Or move it forward by this much (up to 10 years)",
+    )
 
 
 def _platform_router() -> APIRouter:
     router = APIRouter(tags=["platform"])
 
-    @router.get("/healthz")
-    async def healthz(context: Context) -> dict[str, str]:
-        return {"status": "ok", "service": context.spec.name}
+    @router.get("/healthz", response_model=HealthPublic)
+    async def healthz(context: Context) -> HealthPublic:
+        return HealthPublic(status="ok", service=context.spec.name)
 
-    @router.get("/readyz")
+    @router.get("/readyz", response_model=ReadinessPublic, responses={503: {"model": ReadinessPublic}})
     async def readyz(context: Context) -> Response:
         checks: dict[str, str] = {}
         try:
@@ -138,27 +184,34 @@ def _platform_router() -> APIRouter:
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(status_code=200 if ready else 503, content={"ready": ready, "checks": checks})
 
-    @router.get("/metrics")
+    @router.get(
+        "/metrics", response_class=PlainTextResponse, responses={200: {"content": {"text/plain": {}}}}
+    )
     async def metrics(context: Context) -> Response:
         return Response(generate_latest(context.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @router.get("/_clock", response_model=ClockPublic)
+    @router.get("/_clock", response_model=ClockPublic, responses=ERROR_RESPONSES)
     async def read_clock(context: Context, _: CurrentPrincipal) -> ClockPublic:
         return ClockPublic(now=context.clock.now(), movable=isinstance(context.clock, MovableClock))
 
-    @router.post("/_clock", response_model=ClockPublic)
+    @router.post("/_clock", response_model=ClockPublic, responses=ERROR_RESPONSES)
     async def move_clock(context: Context, principal: CurrentPrincipal, move: ClockMove) -> ClockPublic:
         principal.require("admin", "ops")
         clock = context.clock
         if not isinstance(clock, MovableClock):
             raise Conflict("this service runs on the system clock (IRONARMY_CLOCK=system)")
+        if move.to is not None:
+            target = move.to
+        elif move.advance_seconds is not None:
+            target = clock.now() + timedelta(seconds=move.advance_seconds)
+        else:
+            raise DomainError("give `to` or `advance_seconds`", field="body")
+        if target.tzinfo is None:
+            raise DomainError("the time must say its timezone (e.g. ...Z)", field="body.to")
+        if target >= LATEST_CLOCK:
+            raise DomainError(f"the clock cannot go past {LATEST_CLOCK:%Y-%m-%d}", field="body")
         try:
-            if move.to is not None:
-                clock.set(move.to)
-            elif move.advance_seconds is not None:
-                clock.advance(timedelta(seconds=move.advance_seconds))
-            else:
-                raise DomainError("give `to` or `advance_seconds`", field="body")
+            clock.set(target)
         except ValueError as error:
             raise DomainError(str(error), field="body.to") from error
         return ClockPublic(now=clock.now(), movable=True)
@@ -204,5 +257,5 @@ def create_app(context: ServiceContext[Any]) -> FastAPI:
 
     app.include_router(_platform_router())
     for router in context.spec.routers:
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
     return app
