@@ -1,0 +1,77 @@
+"""Benchmark: a rotation plan for 300 managers and 300 regions, against a bare linear_sum_assignment.
+
+Run: .venv/bin/python bench/bench_rotation.py [--size 300] [--repeat 7]
+Prints median times; asserts nothing about them (machines differ).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from services.rotation.domain.due import ManagerRecord
+from services.rotation.domain.solver import Plan, solve_rotation
+from services.rotation.domain.values import GeoPoint
+from services.rotation.policy import RotationPolicy
+
+
+def country(size: int, seed: int) -> tuple[list[ManagerRecord], dict[str, GeoPoint], dict[str, list[str]]]:
+    """`size` regions across China's latitudes and longitudes, each held by a manager who is due,
+    with a history of three earlier postings (so the no-return rule forbids real cells)."""
+    rng = random.Random(seed)
+    regions = {f"r{i:03d}": GeoPoint(rng.uniform(20, 45), rng.uniform(90, 125)) for i in range(size)}
+    codes = list(regions)
+    managers, history = [], {}
+    for i, code in enumerate(codes):
+        since = datetime(2025, rng.randint(1, 6), rng.randint(1, 28), tzinfo=UTC)
+        home = GeoPoint(rng.uniform(20, 45), rng.uniform(90, 125))
+        managers.append(ManagerRecord(f"m{i:03d}", code, since, home, dependants=rng.randint(0, 3)))
+        history[f"m{i:03d}"] = [*rng.sample([c for c in codes if c != code], 3), code]
+    return managers, regions, history
+
+
+def median_seconds(run: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=6)
+    args = parser.parse_args()
+
+    managers, regions, history = country(args.size, args.seed)
+    as_of = datetime(2026, 1, 10, tzinfo=UTC)
+    policy = RotationPolicy()
+    result = solve_rotation(managers, regions, history, as_of, policy)
+    if not isinstance(result, Plan):
+        raise SystemExit(f"no plan: {result.reasons}")
+
+    matrix = np.random.default_rng(args.seed).random((args.size, args.size))
+    solve = median_seconds(lambda: solve_rotation(managers, regions, history, as_of, policy), args.repeat)
+    bare = median_seconds(lambda: linear_sum_assignment(matrix), args.repeat)
+
+    print(
+        f"plan: {len(result.moves)} moves for {args.size} managers × {args.size} regions, "
+        f"total cost {result.total_cost:,.0f}"
+    )
+    print(f"solve_rotation median over {args.repeat}: {solve * 1000:8.2f} ms")
+    print(f"bare linear_sum_assignment {args.size}×{args.size} median: {bare * 1000:8.2f} ms")
+    print(f"ratio (plan / bare solver): {solve / bare:.1f}×")
+
+
+if __name__ == "__main__":
+    main()
