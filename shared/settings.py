@@ -28,6 +28,8 @@ class ServiceSettings(BaseSettings):
     postgres_password: SecretStr = SecretStr("ironarmy")
     postgres_dbname: str = "ironarmy"
     postgres_pool_size: int = Field(default=4, ge=1)
+    # How long to wait for a pooled connection; the library tries 10 times before a 503.
+    postgres_connect_timeout: int = Field(default=2, ge=1)
 
     # Kafka: a local broker by default; any cluster by changing bootstrap servers.
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -78,7 +80,7 @@ class ServiceSettings(BaseSettings):
             "POSTGRES_PASSWORD": self.postgres_password.get_secret_value(),
             "POSTGRES_DBNAME": self.postgres_dbname,
             "POSTGRES_POOL_SIZE": str(self.postgres_pool_size),
-            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_CONNECT_TIMEOUT": str(self.postgres_connect_timeout),
             "POSTGRES_PRE_PING": "y",
             "CREATE_TABLE": "y",
         }

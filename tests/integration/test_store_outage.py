@@ -51,6 +51,7 @@ async def service(
         topic_prefix=topic_prefix,
         data_dir=tmp_path,
         store="postgres",
+        postgres_connect_timeout=1,
         postgres_port=int(PORT),
         postgres_dbname=own_postgres,
     )
