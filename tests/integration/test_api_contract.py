@@ -3,7 +3,6 @@ the schema, whatever the input (run with an admin token, on a SQLite store of it
 
 from __future__ import annotations
 
-import importlib
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +17,8 @@ from schemathesis import checks
 from shared.service import ServiceSpec, build_service
 from shared.settings import ServiceSettings
 from shared.web import create_app
-from tests.support.probe import probe_spec
+from tests.support.specs import available_specs
 
-SERVICES = ("leads", "visits", "reviews", "rotation")
 EXAMPLES = 20  # per operation; CI runs every operation of every service
 # A schema-valid request may still break a business rule (422 with the rule): that is an
 # answer, not a contract failure, so positive-data acceptance is not one of the checks.
@@ -33,18 +31,8 @@ CHECKS = [
 ]
 
 
-def available_specs() -> dict[str, ServiceSpec[Any]]:
-    specs: dict[str, ServiceSpec[Any]] = {"probe": probe_spec()}
-    for name in SERVICES:
-        try:
-            module = importlib.import_module(f"services.{name}.bootstrap")
-        except ModuleNotFoundError:
-            continue  # not built yet; it joins this test when it lands
-        specs[name] = module.spec()
-    return specs
-
-
 def app_for(spec: ServiceSpec[Any], data_dir: Path) -> FastAPI:
+    """The service's app on a SQLite store of its own; its Kafka loops are not started."""
     settings_class: type[ServiceSettings] = spec.settings_class
     settings = settings_class(environment="test", data_dir=data_dir, clock="movable", topic_prefix="fuzz")
     return create_app(build_service(spec, settings))
