@@ -35,6 +35,7 @@ class System:
     env: dict[str, str]
     base_port: int = 8001
     gateway_port: int = GATEWAY_PORT
+    gateway_run_dir: Path = REPO / "var" / "gateway"
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def port(self, service: str) -> int:
@@ -82,7 +83,7 @@ class System:
         raise RuntimeError(f"{service} not ready after {timeout:.0f}s ({url})")
 
     def gateway_env(self) -> dict[str, str]:
-        env = {"GATEWAY_PORT": str(self.gateway_port)}
+        env = {"GATEWAY_PORT": str(self.gateway_port), "GATEWAY_RUN_DIR": str(self.gateway_run_dir)}
         env.update({f"{s.upper()}_PORT": str(self.port(s)) for s in SERVICES})
         return env
 
