@@ -2,7 +2,7 @@
 # Renders the gateway config and runs nginx (installed from Debian's packages when missing).
 # Usage: deploy/gateway/gateway.sh up|stop|render|status
 # Settings: GATEWAY_PORT (8080), LEADS_PORT (8001), VISITS_PORT (8002), REVIEWS_PORT (8003),
-# ROTATION_PORT (8004), GATEWAY_RATE (200 r/s per client), GATEWAY_BURST (400),
+# ROTATION_PORT (8004), <SERVICE>_HOST (127.0.0.1), GATEWAY_LISTEN (127.0.0.1), GATEWAY_RATE (200 r/s per client), GATEWAY_BURST (400),
 # GATEWAY_CORS_ORIGINS (regex, default http://localhost(:port)?), GATEWAY_RUN_DIR (<repo>/var/gateway).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,6 +22,11 @@ render() {
   mkdir -p "$run_dir"
   sed -e "s#@RUN_DIR@#$run_dir#g" \
       -e "s#@GATEWAY_PORT@#${GATEWAY_PORT:-8080}#g" \
+      -e "s#@LISTEN@#${GATEWAY_LISTEN:-127.0.0.1}#g" \
+      -e "s#@LEADS_HOST@#${LEADS_HOST:-127.0.0.1}#g" \
+      -e "s#@VISITS_HOST@#${VISITS_HOST:-127.0.0.1}#g" \
+      -e "s#@REVIEWS_HOST@#${REVIEWS_HOST:-127.0.0.1}#g" \
+      -e "s#@ROTATION_HOST@#${ROTATION_HOST:-127.0.0.1}#g" \
       -e "s#@LEADS_PORT@#${LEADS_PORT:-8001}#g" \
       -e "s#@VISITS_PORT@#${VISITS_PORT:-8002}#g" \
       -e "s#@REVIEWS_PORT@#${REVIEWS_PORT:-8003}#g" \
