@@ -16,10 +16,12 @@ from datetime import UTC, datetime
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from services.rotation.application import RotationApplication
 from services.rotation.domain.due import ManagerRecord
 from services.rotation.domain.solver import Plan, solve_rotation
 from services.rotation.domain.values import GeoPoint
 from services.rotation.policy import RotationPolicy
+from shared.domain import Meta
 
 
 def country(size: int, seed: int) -> tuple[list[ManagerRecord], dict[str, GeoPoint], dict[str, list[str]]]:
@@ -35,6 +37,21 @@ def country(size: int, seed: int) -> tuple[list[ManagerRecord], dict[str, GeoPoi
         managers.append(ManagerRecord(f"m{i:03d}", code, since, home, dependants=rng.randint(0, 3)))
         history[f"m{i:03d}"] = [*rng.sample([c for c in codes if c != code], 3), code]
     return managers, regions, history
+
+
+def staffed_application(
+    managers: list[ManagerRecord], regions: dict[str, GeoPoint], policy: RotationPolicy
+) -> RotationApplication:
+    """The same country in the service's application, on the in-memory store."""
+    app = RotationApplication({"PERSISTENCE_MODULE": "eventsourcing.popo"}, policy=policy)
+    setup = Meta("hr-bench", "hr", datetime(2025, 12, 1, tzinfo=UTC))
+    for code, place in regions.items():
+        app.open_region(code, code.upper(), place.lat, place.lon, setup)
+    for m in managers:
+        assert m.region is not None and m.since is not None
+        app.register_manager(m.manager_id, m.manager_id, "regional", m.home_base.lat, m.home_base.lon, setup)
+        app.appoint_manager(m.manager_id, m.region, setup, since=m.since)
+    return app
 
 
 def median_seconds(run: Callable[[], object], repeat: int) -> float:
@@ -71,6 +88,13 @@ def main() -> None:
     print(f"solve_rotation median over {args.repeat}: {solve * 1000:8.2f} ms")
     print(f"bare linear_sum_assignment {args.size}×{args.size} median: {bare * 1000:8.2f} ms")
     print(f"ratio (plan / bare solver): {solve / bare:.1f}×")
+
+    # The same plan as the service makes it: read model → planning data → solver (no history
+    # of earlier postings here, so the no-return rule forbids only the current region).
+    app = staffed_application(managers, regions, policy)
+    preview = median_seconds(lambda: app.preview_plan(as_of), args.repeat)
+    print(f"RotationApplication.preview_plan median over {args.repeat}: {preview * 1000:8.2f} ms")
+    print(f"ratio (application preview / bare solver): {preview / bare:.1f}×")
 
 
 if __name__ == "__main__":
