@@ -20,7 +20,7 @@ from eventsourcing.persistence import Notification, PersistenceError, Tracking
 
 from shared.aio import wait_until
 from shared.application import ServiceApplication
-from shared.events.catalog import Published, make_envelope
+from shared.events.catalog import Published, envelope_bytes
 from shared.kafka import ensure_topics, make_producer
 from shared.metrics import Metrics
 
@@ -81,14 +81,14 @@ class OutboxRelay:
             published = self.translate(domain_event)
             if published is None:
                 continue  # internal to the service: nothing public to say
-            envelope = make_envelope(
+            value = envelope_bytes(
                 published,
                 aggregate_id=domain_event.originator_id,
                 aggregate_version=domain_event.originator_version,
                 meta=domain_event.meta.as_dict(),  # type: ignore[attr-defined]
                 recorded_at=domain_event.timestamp,  # type: ignore[attr-defined]
             )
-            outgoing.append(Outgoing(envelope.aggregate_id.encode(), envelope.to_bytes(), notification.id))
+            outgoing.append(Outgoing(str(domain_event.originator_id).encode(), value, notification.id))
         return outgoing, last
 
     def record_position(self, position: int) -> None:

@@ -7,7 +7,14 @@ from uuid import uuid4
 
 import pytest
 
-from shared.events.catalog import ALL_EVENTS, Published, UndecodableEvent, decode, make_envelope
+from shared.events.catalog import (
+    ALL_EVENTS,
+    Published,
+    UndecodableEvent,
+    decode,
+    envelope_bytes,
+    make_envelope,
+)
 from shared.events.leads import LeadAssigned
 from shared.events.schemas import stale_files
 
@@ -56,3 +63,19 @@ def test_an_envelope_round_trips_through_bytes() -> None:
 def test_what_is_not_an_envelope_is_refused_with_the_reason(raw: bytes, why: str) -> None:
     with pytest.raises(UndecodableEvent, match=why):
         decode(raw)
+
+
+def test_the_relays_fast_envelope_is_byte_for_byte_the_models_envelope() -> None:
+    at = datetime(2026, 5, 1, 8, 30, 15, 123456, tzinfo=UTC)
+    lead_id = uuid4()
+    event = LeadAssigned(lead_id=str(lead_id), rep_id="r", region="x", assigned_at=at, follow_up_deadline=at)
+    fields = {
+        "aggregate_id": lead_id,
+        "aggregate_version": 2,
+        "recorded_at": at,
+        "meta": {"actor_id": "a", "actor_role": "rep", "at": at, "correlation_id": "c", "causation_id": "d"},
+    }
+    assert (
+        envelope_bytes(Published(event, "Lead"), **fields)
+        == make_envelope(Published(event, "Lead"), **fields).to_bytes()
+    )
