@@ -114,6 +114,24 @@ class OutboxRelay:
         self.metrics.relay_position.labels(self.topic).set(last)
         return last
 
+    async def pump(self, position: int) -> int:
+        """Publish batch after batch until caught up, reading the next batch from the store
+        while the broker acknowledges the current one; returns the last position recorded."""
+        reading = asyncio.create_task(asyncio.to_thread(self.read_batch, position))
+        try:
+            while True:
+                outgoing, last = await reading
+                if last == position:
+                    return position
+                reading = asyncio.create_task(asyncio.to_thread(self.read_batch, last))
+                await self.publish(outgoing)
+                await asyncio.to_thread(self.record_position, last)
+                self.metrics.relay_published.labels(self.topic).inc(len(outgoing))
+                self.metrics.relay_position.labels(self.topic).set(last)
+                position = last
+        finally:
+            reading.cancel()  # a read-ahead nobody will use (its thread just finishes)
+
     def wake(self) -> None:
         """Called (thread-safely, via the loop) when the application has stored new events."""
         self._wake.set()
@@ -139,11 +157,9 @@ class OutboxRelay:
                     await self.start_producer()
                 if position is None:
                     position = await asyncio.to_thread(self.published_position)
-                new_position = await self.step(position)
+                position = await self.pump(position)
                 backoff = 0.5
-                if new_position == position:
-                    await self._idle()
-                position = new_position
+                await self._idle()
             except (KafkaError, OSError) as error:
                 log.warning("relay %s: Kafka unavailable (%s); retrying", self.topic, error)
                 self.connected = False
