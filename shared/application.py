@@ -140,21 +140,33 @@ class _Batch:
     def __init__(self, store: Repository[UUID]) -> None:
         self.pending: dict[UUID, Any] = {}
         self.repository = _BatchRepository(store, self.pending)
+        # Where each source aggregate's cursor will stand: advanced once per batch, not per event.
+        self.cursors: dict[UUID, tuple[InboxCursor, int]] = {}
 
     def apply(self, delivery: Delivery, handle: Callable[[], Sequence[Aggregate | None]]) -> bool:
         cursor_id = InboxCursor.create_id(delivery.consumer, delivery.source_aggregate_id)
-        if cursor_id in self.repository:
-            cursor = self.repository.get(cursor_id)
+        if cursor_id in self.cursors:
+            cursor, position = self.cursors[cursor_id]
         else:
-            cursor = InboxCursor(delivery.consumer, delivery.source_aggregate_id)
-            self.pending[cursor_id] = cursor
-        if delivery.source_version <= cursor.position:
+            if cursor_id in self.repository:
+                cursor = self.repository.get(cursor_id)
+            else:
+                cursor = InboxCursor(delivery.consumer, delivery.source_aggregate_id)
+                self.pending[cursor_id] = cursor
+            position = cursor.position
+        if delivery.source_version <= position:
             return False
         for aggregate in handle():
             if aggregate is not None:
                 self.pending[aggregate.id] = aggregate
-        cursor.advance(delivery.source_version)
+        self.cursors[cursor_id] = (cursor, delivery.source_version)
         return True
+
+    def advance_cursors(self) -> None:
+        for cursor_id, (cursor, position) in self.cursors.items():
+            if position > cursor.position:
+                cursor.advance(position)
+                self.pending[cursor_id] = cursor
 
 
 class ReadModel:
@@ -300,6 +312,7 @@ class ServiceApplication(Application[UUID]):
                         raise StepFailed(index, error) from error
             finally:
                 self._local.batch = None
+            batch.advance_cursors()
             processing: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
             processing.collect_events(*batch.pending.values())
             try:
