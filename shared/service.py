@@ -83,7 +83,8 @@ class ServiceContext(Generic[A]):
         for background in self.loops:
             await background.stop()
         if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=5)
+            # Loops stop at their next tick; one still connecting to Kafka is cancelled.
+            _, pending = await asyncio.wait(self._tasks, timeout=2)
             for task in pending:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
