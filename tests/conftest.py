@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ import psycopg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+REPO = Path(__file__).resolve().parents[1]
 KAFKA = os.environ.get("IRONARMY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 PG = {
     "host": os.environ.get("IRONARMY_POSTGRES_HOST", "127.0.0.1"),
@@ -88,3 +91,31 @@ def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[s
     else:
         dbname = request.getfixturevalue("postgres_dbname")
         yield postgres_env(dbname)
+
+
+class Broker:
+    """A Kafka broker of the fault tests' own (port 29092), so killing it disturbs no other test."""
+
+    def __init__(self) -> None:
+        self.port = 29092
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "KAFKA_PORT": str(self.port),
+            "KAFKA_CONTROLLER_PORT": str(self.port + 1),
+            "KAFKA_DATA_DIR": f"/tmp/ironarmy-kafka-faults-{self.port}",
+        }
+
+    def run(self, command: str) -> None:
+        subprocess.run(
+            [str(REPO / "deploy/kafka/kafka.sh"), command], check=True, env=self.env, capture_output=True
+        )
+
+
+@pytest.fixture(scope="session")
+def fault_broker() -> Iterator[Broker]:
+    broker = Broker()
+    shutil.rmtree(broker.env["KAFKA_DATA_DIR"], ignore_errors=True)
+    broker.run("up")
+    yield broker
+    broker.run("stop")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,10 +16,9 @@ from shared.domain import Meta
 from shared.events.catalog import decode, event_id_for
 from shared.metrics import Metrics
 from shared.relay import OutboxRelay
+from tests.conftest import Broker
 from tests.support.kafka_helpers import eventually, read_topic
 from tests.support.probe import REFUSED_REP, ProbeApplication, TallyApplication, tally_handlers, translate
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def meta() -> Meta:
@@ -246,18 +244,17 @@ async def test_an_event_the_domain_refuses_mid_batch_is_parked_and_the_others_ar
 
 @pytest.mark.slow
 async def test_commands_succeed_while_the_broker_is_down_and_nothing_is_lost(
-    kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str]
+    fault_broker: Broker, topic_prefix: str, store_env: dict[str, str]
 ) -> None:
     app = ProbeApplication(store_env)
     pid = app.create("p", meta())
     topic = f"{topic_prefix}.leads"
-    relay = relay_for(app, topic, kafka_bootstrap)
+    relay = relay_for(app, topic, fault_broker.bootstrap)
     task = asyncio.create_task(relay.run())
     try:
         app.assign_many(pid, ["rep-1", "rep-2"], meta())
         await eventually(lambda: relay.published_position() >= (app.recorder.max_notification_id() or 0))
-        kafka = str(REPO / "deploy/kafka/kafka.sh")
-        await asyncio.to_thread(subprocess.run, [kafka, "stop"], check=True, capture_output=True)
+        await asyncio.to_thread(fault_broker.run, "stop")
         try:
             # The store is the only write on the request path: commands go on succeeding.
             for n in range(3, 8):
@@ -265,7 +262,7 @@ async def test_commands_succeed_while_the_broker_is_down_and_nothing_is_lost(
             stored_while_down = app.recorder.max_notification_id() or 0
             assert relay.published_position() < stored_while_down
         finally:
-            await asyncio.to_thread(subprocess.run, [kafka, "up"], check=True, capture_output=True)
+            await asyncio.to_thread(fault_broker.run, "up")
         await eventually(
             lambda: relay.published_position() >= stored_while_down,
             timeout=90,
@@ -274,6 +271,52 @@ async def test_commands_succeed_while_the_broker_is_down_and_nothing_is_lost(
     finally:
         await relay.stop()
         await asyncio.wait_for(task, 20)
-    records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= 7)
+    records = await read_topic(fault_broker.bootstrap, topic, until=lambda r: len(r) >= 7)
     versions = sorted({decode(r.value)[0].aggregate_version for r in records})
     assert versions == list(range(2, 9))
+
+
+@pytest.mark.slow
+async def test_a_broker_killed_under_steady_load_loses_nothing_and_counts_nothing_twice(
+    fault_broker: Broker, topic_prefix: str, tmp_path: Path
+) -> None:
+    """kill -9 of the broker while commands keep coming: every accepted command reaches the
+    consumer exactly once in effect, once the broker is back."""
+    app = ProbeApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "p.db")}
+    )
+    tally = TallyApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "t.db")}
+    )
+    topic = f"{topic_prefix}.leads"
+    relay = relay_for(app, topic, fault_broker.bootstrap)
+    consumer = consumer_for(tally, topic, fault_broker.bootstrap, f"{topic_prefix}.tally")
+    probes = [app.create(f"p{i}", meta()) for i in range(5)]
+    tasks = [asyncio.create_task(relay.run()), asyncio.create_task(consumer.run())]
+    accepted = 0
+
+    async def load(rounds: int) -> None:
+        nonlocal accepted
+        for n in range(rounds):
+            for pid in probes:
+                await asyncio.to_thread(app.assign_many, pid, [f"rep-{n}"], meta())
+                accepted += 1
+
+    try:
+        await load(4)
+        await eventually(lambda: tally.count(str(probes[0])) >= 1, what="flowing before the kill")
+        await asyncio.to_thread(fault_broker.run, "kill")  # kill -9: no clean shutdown
+        await load(4)  # accepted while the broker is dead
+        await asyncio.to_thread(fault_broker.run, "up")
+        await load(4)
+        await eventually(
+            lambda: sum(tally.count(str(p)) for p in probes) >= accepted,
+            timeout=120,
+            what="every accepted command counted",
+        )
+    finally:
+        await relay.stop()
+        await consumer.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    assert accepted == 60
+    assert {str(p): tally.count(str(p)) for p in probes} == {str(p): 12 for p in probes}
