@@ -192,8 +192,16 @@ class ServiceApplication(Application[UUID]):
     conflict_retries = 5
     catch_up_batch = 2000
 
+    # Inbox cursors grow by an event per consumed batch: snapshots keep loading them cheap.
+    is_snapshotting_enabled = True
+    cursor_snapshot_interval = 20
+
     def __init__(self, env: Any = None) -> None:
         super().__init__(env)
+        self.snapshotting_intervals = {  # type: ignore[misc]
+            InboxCursor: self.cursor_snapshot_interval,
+            **type(self).snapshotting_intervals,
+        }
         self._read_lock = threading.RLock()
         self._read_position = 0
         self.read_models: Sequence[ReadModel] = self.construct_read_models()
@@ -205,8 +213,21 @@ class ServiceApplication(Application[UUID]):
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         super()._notify(recordings)
         if recordings:
+            self._apply_to_read_models(recordings)
             for listener in self.on_recorded:
                 listener()
+
+    def _apply_to_read_models(self, recordings: list[Recording[UUID]]) -> None:
+        """Events this process just stored go straight to the read models when they follow on
+        from what the read models have seen; otherwise the next catch_up reads them."""
+        with self._read_lock:
+            position = self._read_position
+            for recording in recordings:
+                if recording.notification.id != position + 1:
+                    return
+                for read_model in self.read_models:
+                    read_model.apply(recording.domain_event)
+                position = self._read_position = recording.notification.id
 
     def construct_read_models(self) -> Sequence[ReadModel]:
         return ()
@@ -323,6 +344,7 @@ class ServiceApplication(Application[UUID]):
                 if attempt == self.conflict_retries:
                     raise
                 continue
+            self._take_snapshots(processing)
             self._notify(recordings)
             return results
         raise AssertionError("unreachable")
