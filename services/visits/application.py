@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError, Transcoding
 
@@ -19,7 +21,7 @@ from services.visits.domain.ownership import (
     OwnershipPeriod,
     ownership_at,
 )
-from services.visits.domain.values import GeoPoint, VisitFacts, as_utc, previous_week_start
+from services.visits.domain.values import GeoPoint, VisitFacts, as_utc, check_position, previous_week_start
 from services.visits.domain.visit_log import (
     FlagRecord,
     LookBackFinding,
@@ -41,44 +43,13 @@ from services.visits.read_models import (
 )
 from shared.application import DataclassAsDict, Delivery, ReadModel, ServiceApplication
 from shared.domain import Meta, NotFound, RuleViolated, stable_id
+from shared.events import leads
+from shared.events import visits as public
 from shared.events.base import Envelope
 
 T = TypeVar("T")
 
-SCHEDULER_ACTOR = "visits-scheduler"
-
-
-# --- what the handlers read from the leads topic's events ------------------------------------
-# Tolerant readers: each needs the lead (and the rep where one acts); the time and the customer's
-# position are read by name when present, else the envelope's occurred_at stands for the time.
-
-
-class LeadEventPayload(Protocol):
-    @property
-    def lead_id(self) -> str: ...
-
-
-class RepLeadEventPayload(LeadEventPayload, Protocol):
-    @property
-    def rep_id(self) -> str: ...
-
-
-def _time(event: Any, name: str, envelope: Envelope) -> datetime:
-    value = getattr(event, name, None)
-    return as_utc(value if isinstance(value, datetime) else envelope.occurred_at, name)
-
-
-def _customer_position(event: Any) -> GeoPoint | None:
-    for lat_name, lon_name in (("customer_lat", "customer_lon"), ("lat", "lon"), ("latitude", "longitude")):
-        lat, lon = getattr(event, lat_name, None), getattr(event, lon_name, None)
-        if isinstance(lat, int | float) and isinstance(lon, int | float):
-            return GeoPoint(float(lat), float(lon))
-    for name in ("customer_position", "location", "position"):
-        point = getattr(event, name, None)
-        lat, lon = getattr(point, "lat", None), getattr(point, "lon", None)
-        if isinstance(lat, int | float) and isinstance(lon, int | float):
-            return GeoPoint(float(lat), float(lon))
-    return None
+SCHEDULER_ACTOR = "scheduler"
 
 
 def derived_meta(envelope: Envelope) -> Meta:
@@ -111,6 +82,7 @@ class VisitsApplication(ServiceApplication):
 
     def __init__(self, env: Any = None, policy: VisitsPolicy | None = None) -> None:
         self.policy = policy or VisitsPolicy()
+        self.replay_divergences: list[str] = []
         super().__init__(env)
 
     def construct_read_models(self) -> Sequence[ReadModel]:
@@ -131,7 +103,11 @@ class VisitsApplication(ServiceApplication):
         raise AssertionError("unreachable")
 
     def _get(self, aggregate_id: Any) -> Any:
-        return self.repository.get(aggregate_id) if aggregate_id in self.repository else None
+        # One read: asking `in repository` first would load the aggregate twice.
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
 
     def _lead(self, lead_id: str) -> LeadFacts:
         timeline = self._get(LeadTimeline.create_id(lead_id))
@@ -337,21 +313,24 @@ class VisitsApplication(ServiceApplication):
         delivery: Delivery,
         envelope: Envelope,
         kind: LeadFactKind,
-        event: Any,
-        at_field: str,
+        *,
+        lead_id: str,
+        at: datetime,
+        region: str,
         rep_id: str | None,
         detail: str = "",
+        customer_position: GeoPoint | None = None,
     ) -> bool:
         meta = derived_meta(envelope)
         fact = LeadFact(
             event_id=str(envelope.event_id),
             event_type=envelope.event_type,
             kind=kind,
-            lead_id=str(event.lead_id),
-            at=_time(event, at_field, envelope),
+            lead_id=lead_id,
+            at=as_utc(at, "at"),
             rep_id=rep_id,
-            region=getattr(event, "region", None),
-            customer_position=_customer_position(event) if kind == "registered" else None,
+            region=region,
+            customer_position=customer_position,
             detail=detail,
         )
 
@@ -364,34 +343,93 @@ class VisitsApplication(ServiceApplication):
 
         return self.process_delivery(delivery, handle)
 
-    def on_lead_registered(self, delivery: Delivery, event: LeadEventPayload, envelope: Envelope) -> bool:
-        return self._record_lead_fact(delivery, envelope, "registered", event, "registered_at", None)
-
-    def on_lead_assigned(self, delivery: Delivery, event: RepLeadEventPayload, envelope: Envelope) -> bool:
-        return self._record_lead_fact(delivery, envelope, "assigned", event, "assigned_at", event.rep_id)
-
-    def on_lead_reclaimed(self, delivery: Delivery, event: RepLeadEventPayload, envelope: Envelope) -> bool:
-        reason = str(getattr(event, "reason", "") or "")
+    def on_lead_registered(self, delivery: Delivery, event: leads.LeadRegistered, envelope: Envelope) -> bool:
+        try:
+            customer = check_position(GeoPoint(event.customer_lat, event.customer_lon), "customer")
+        except RuleViolated:
+            customer = None  # an address we cannot place: the distance rule stays silent on it
         return self._record_lead_fact(
-            delivery, envelope, "reclaimed", event, "reclaimed_at", event.rep_id, reason
+            delivery,
+            envelope,
+            "registered",
+            lead_id=event.lead_id,
+            at=event.registered_at,
+            region=event.region,
+            rep_id=None,
+            customer_position=customer,
+        )
+
+    def on_lead_assigned(self, delivery: Delivery, event: leads.LeadAssigned, envelope: Envelope) -> bool:
+        return self._record_lead_fact(
+            delivery,
+            envelope,
+            "assigned",
+            lead_id=event.lead_id,
+            at=event.assigned_at,
+            region=event.region,
+            rep_id=event.rep_id,
+        )
+
+    def on_lead_reclaimed(self, delivery: Delivery, event: leads.LeadReclaimed, envelope: Envelope) -> bool:
+        return self._record_lead_fact(
+            delivery,
+            envelope,
+            "reclaimed",
+            lead_id=event.lead_id,
+            at=event.reclaimed_at,
+            region=event.region,
+            rep_id=event.rep_id,
+            detail=event.reason,
         )
 
     def on_lead_kept_private(
-        self, delivery: Delivery, event: RepLeadEventPayload, envelope: Envelope
+        self, delivery: Delivery, event: leads.LeadKeptPrivate, envelope: Envelope
     ) -> bool:
-        return self._record_lead_fact(delivery, envelope, "kept_private", event, "kept_at", event.rep_id)
+        return self._record_lead_fact(
+            delivery,
+            envelope,
+            "kept_private",
+            lead_id=event.lead_id,
+            at=event.kept_at,
+            region=event.region,
+            rep_id=event.rep_id,
+        )
 
-    def on_lead_released(self, delivery: Delivery, event: RepLeadEventPayload, envelope: Envelope) -> bool:
-        return self._record_lead_fact(delivery, envelope, "released", event, "released_at", event.rep_id)
+    def on_lead_released(self, delivery: Delivery, event: leads.LeadReleased, envelope: Envelope) -> bool:
+        return self._record_lead_fact(
+            delivery,
+            envelope,
+            "released",
+            lead_id=event.lead_id,
+            at=event.released_at,
+            region=event.region,
+            rep_id=event.rep_id,
+            detail=event.reason,
+        )
 
-    def on_lead_converted(self, delivery: Delivery, event: LeadEventPayload, envelope: Envelope) -> bool:
-        rep_id = getattr(event, "rep_id", None)
-        return self._record_lead_fact(delivery, envelope, "converted", event, "converted_at", rep_id)
+    def on_lead_converted(self, delivery: Delivery, event: leads.LeadConverted, envelope: Envelope) -> bool:
+        return self._record_lead_fact(
+            delivery,
+            envelope,
+            "converted",
+            lead_id=event.lead_id,
+            at=event.converted_at,
+            region=event.region,
+            rep_id=event.rep_id,
+            detail=event.note,
+        )
 
-    def on_lead_closed(self, delivery: Delivery, event: LeadEventPayload, envelope: Envelope) -> bool:
-        rep_id = getattr(event, "rep_id", None)
-        reason = str(getattr(event, "reason", "") or "")
-        return self._record_lead_fact(delivery, envelope, "closed", event, "closed_at", rep_id, reason)
+    def on_lead_closed(self, delivery: Delivery, event: leads.LeadClosed, envelope: Envelope) -> bool:
+        return self._record_lead_fact(
+            delivery,
+            envelope,
+            "closed",
+            lead_id=event.lead_id,
+            at=event.closed_at,
+            region=event.region,
+            rep_id=event.rep_id,
+            detail=event.reason,
+        )
 
     def handlers(self) -> dict[str, Callable[[Delivery, Any, Envelope], bool]]:
         """Consumed event type → handler, for the platform's consumer."""
@@ -403,6 +441,155 @@ class VisitsApplication(ServiceApplication):
             "LeadReleased": self.on_lead_released,
             "LeadConverted": self.on_lead_converted,
             "LeadClosed": self.on_lead_closed,
+        }
+
+    # --- rebuilding from the topics: the visits topic's own events, applied again -------------
+    # A fresh store that has consumed the leads topic replays the visits topic through these:
+    # each fact a person stated (a visit, a correction, a decision, a requested look-back, a
+    # weekly summary) is applied again with its original actor and time, and the rules derive
+    # the flags afresh. Derived events on the topic (flags, fabrications, look-backs caused by a
+    # confirmation) are not applied but checked: `replay_divergences` lists any the rules did
+    # not derive the same way.
+
+    def _replay(
+        self, delivery: Delivery, envelope: Envelope, change: Callable[[VisitLog, Meta], None]
+    ) -> bool:
+        meta = Meta(
+            actor_id=envelope.actor_id,
+            actor_role=envelope.actor_role,
+            at=envelope.occurred_at,
+            correlation_id=envelope.correlation_id,
+            causation_id=envelope.causation_id,
+        )
+        rep_id = _rep_of(envelope)
+
+        def handle() -> list[Aggregate]:
+            log = self._get(VisitLog.create_id(rep_id)) or VisitLog(rep_id=rep_id, meta=meta)
+            change(log, meta)
+            return [log]
+
+        return self.process_delivery(delivery, handle)
+
+    def replay_visit_logged(self, delivery: Delivery, event: public.VisitLogged, envelope: Envelope) -> bool:
+        def change(log: VisitLog, meta: Meta) -> None:
+            if event.visit_id in log.visits:
+                return
+            lead = self._lead(event.lead_id)
+            visit = VisitFacts(
+                visit_id=event.visit_id,
+                rep_id=event.rep_id,
+                lead_id=event.lead_id,
+                region=event.region if event.region is not None else lead.region,
+                visited_at=event.visited_at,
+                left_at=event.left_at,
+                recorded_at=event.recorded_at,
+                position=_geo(event.position),
+                checkin_position=_geo(event.checkin_position),
+                photo_hash=event.photo_hash,
+            )
+            log.log_visit(
+                visit, notes=event.notes or "", client_ref=None, lead=lead, policy=self.policy, meta=meta
+            )
+
+        return self._replay(delivery, envelope, change)
+
+    def replay_visit_corrected(
+        self, delivery: Delivery, event: public.VisitCorrected, envelope: Envelope
+    ) -> bool:
+        def change(log: VisitLog, meta: Meta) -> None:
+            log.correct_visit(
+                event.visit_id,
+                visited_at=event.visited_at,
+                left_at=event.left_at,
+                position=_geo(event.position),
+                notes=event.notes,
+                reason=event.reason,
+                lead=self._lead(event.lead_id),
+                policy=self.policy,
+                meta=meta,
+            )
+
+        return self._replay(delivery, envelope, change)
+
+    def replay_flag_confirmed(
+        self, delivery: Delivery, event: public.FlagConfirmed, envelope: Envelope
+    ) -> bool:
+        def change(log: VisitLog, meta: Meta) -> None:
+            self._check_derived(log, [event.flag_id], envelope)
+            if log.confirm_flag(event.flag_id, reason=event.reason, fabrication=event.fabrication, meta=meta):
+                log.confirm_fabrication(
+                    event.visit_id,
+                    reason=event.reason,
+                    leads=self._leads_of(log),
+                    policy=self.policy,
+                    meta=meta,
+                )
+
+        return self._replay(delivery, envelope, change)
+
+    def replay_flag_dismissed(
+        self, delivery: Delivery, event: public.FlagDismissed, envelope: Envelope
+    ) -> bool:
+        def change(log: VisitLog, meta: Meta) -> None:
+            self._check_derived(log, [event.flag_id], envelope)
+            log.dismiss_flag(event.flag_id, reason=event.reason, meta=meta)
+
+        return self._replay(delivery, envelope, change)
+
+    def replay_look_back(
+        self, delivery: Delivery, event: public.LookBackCompleted, envelope: Envelope
+    ) -> bool:
+        def change(log: VisitLog, meta: Meta) -> None:
+            if event.look_back_id not in log.look_backs:
+                if event.trigger_visit_id is not None:
+                    # A confirmation causes its look-back, and was applied just before it.
+                    self.replay_divergences.append(f"look-back {event.look_back_id} was not caused again")
+                    return
+                log.look_back(
+                    event.look_back_id,
+                    trigger_visit_id=None,
+                    trigger_flag_ids=(),
+                    reason=event.reason,
+                    leads=self._leads_of(log),
+                    policy=self.policy,
+                    meta=meta,
+                )
+            self._check_derived(log, event.new_flag_ids, envelope)
+
+        return self._replay(delivery, envelope, change)
+
+    def replay_summary(
+        self, delivery: Delivery, event: public.WeeklyMinorBreachSummary, envelope: Envelope
+    ) -> bool:
+        def change(log: VisitLog, meta: Meta) -> None:
+            log.summarise_minor_breaches(event.week_start, meta)
+
+        return self._replay(delivery, envelope, change)
+
+    def replay_flagged(self, delivery: Delivery, event: public.VisitFlagged, envelope: Envelope) -> bool:
+        def change(log: VisitLog, meta: Meta) -> None:
+            self._check_derived(log, [event.flag_id], envelope)
+
+        return self._replay(delivery, envelope, change)
+
+    def _check_derived(self, log: VisitLog, flag_ids: Sequence[str], envelope: Envelope) -> None:
+        for flag_id in flag_ids:
+            if flag_id not in log.flags:
+                self.replay_divergences.append(
+                    f"{envelope.event_type} {envelope.event_id}: flag {flag_id} was not derived again"
+                )
+
+    def replay_handlers(self) -> dict[str, Callable[[Delivery, Any, Envelope], bool]]:
+        """The visits topic's event type → how a rebuilding store applies it."""
+        return {
+            "VisitLogged": self.replay_visit_logged,
+            "VisitCorrected": self.replay_visit_corrected,
+            "VisitFlagged": self.replay_flagged,
+            "FlagConfirmed": self.replay_flag_confirmed,
+            "FlagDismissed": self.replay_flag_dismissed,
+            "LookBackCompleted": self.replay_look_back,
+            "WeeklyMinorBreachSummary": self.replay_summary,
+            # FabricationConfirmed is caused again by its FlagConfirmed.
         }
 
     # --- queries: ownership -------------------------------------------------------------------
@@ -519,14 +706,33 @@ class VisitsApplication(ServiceApplication):
         )
 
     def audit_trail(
-        self, *, rep_id: str | None = None, lead_id: str | None = None, include_flags: bool = True
+        self,
+        *,
+        rep_id: str | None = None,
+        lead_id: str | None = None,
+        include_flags: bool = True,
+        region: str | None = None,
     ) -> list[AuditEntry]:
         """Every event that touched a rep (or a lead, or a rep on one lead) across the consumed
-        leads events and the visit log, in the order it happened, with flags and their evidence."""
+        leads events and the visit log, in the order it happened, with flags and their evidence.
+        region: only that region's part (a manager's view)."""
         if rep_id is None and lead_id is None:
             raise RuleViolated("name a rep or a lead", field="rep_id")
         with self.reading():
-            return self.audit.trail(rep_id=rep_id, lead_id=lead_id, include_flags=include_flags)
+            return self.audit.trail(
+                rep_id=rep_id, lead_id=lead_id, include_flags=include_flags, region=region
+            )
+
+
+def _geo(point: public.GeoPoint | None) -> GeoPoint | None:
+    return None if point is None else GeoPoint(point.lat, point.lon, point.accuracy_m)
+
+
+def _rep_of(envelope: Envelope) -> str:
+    rep_id = envelope.payload.get("rep_id")
+    if not isinstance(rep_id, str) or VisitLog.create_id(rep_id) != UUID(envelope.aggregate_id):
+        raise RuleViolated(f"{envelope.event_type} {envelope.event_id} is not from a rep's visit log")
+    return rep_id
 
 
 def _same_visit(a: VisitFacts, b: VisitFacts) -> bool:

@@ -315,6 +315,7 @@ class AuditEntry:
     summary: str
     evidence: tuple[str, ...] = ()
     about_flags: bool = False  # flags, breaches, decisions: hidden from the rep concerned
+    region: str | None = None  # the lead's region, so a manager sees only their region's part
     seq: int = 0  # arrival order, to keep ties in the order they were stored
 
 
@@ -339,11 +340,13 @@ class AuditTrail(ReadModel):
         self.by_lead: dict[str, list[AuditEntry]] = {}
         self._flag_leads: dict[str, str] = {}
         self._visit_reps: dict[str, str] = {}
+        self._lead_regions: dict[str, str] = {}
         self._seq = 0
 
     def _add(self, entry: AuditEntry) -> None:
         self._seq += 1
-        entry = dataclasses.replace(entry, seq=self._seq)
+        region = entry.region or (self._lead_regions.get(entry.lead_id) if entry.lead_id else None)
+        entry = dataclasses.replace(entry, seq=self._seq, region=region)
         for key, index in ((entry.rep_id, self.by_rep), (entry.lead_id, self.by_lead)):
             if key:
                 bisect.insort(index.setdefault(key, []), entry, key=lambda e: (e.at, e.seq))
@@ -351,6 +354,8 @@ class AuditTrail(ReadModel):
     def apply(self, domain_event: Any) -> None:
         if isinstance(domain_event, LeadTimeline.FactRecorded):
             fact = domain_event.fact
+            if fact.region:
+                self._lead_regions[fact.lead_id] = fact.region
             who = f" (rep {fact.rep_id})" if fact.rep_id else ""
             detail = f": {fact.detail}" if fact.detail else ""
             self._add(
@@ -386,6 +391,7 @@ class AuditTrail(ReadModel):
                     lead_id=v.lead_id,
                     visit_id=v.visit_id,
                     summary=f"visit {v.visit_id} to lead {v.lead_id} logged, claimed at {fmt(v.visited_at)}",
+                    region=v.region,
                 )
             )
         elif isinstance(e, VisitLog.VisitCorrected):
@@ -397,6 +403,7 @@ class AuditTrail(ReadModel):
                     lead_id=v.lead_id,
                     visit_id=v.visit_id,
                     summary=f"visit {v.visit_id} corrected ({', '.join(e.changed)}): {e.reason}",
+                    region=v.region,
                 )
             )
         elif isinstance(e, VisitLog.VisitFlagged):
@@ -410,6 +417,7 @@ class AuditTrail(ReadModel):
                     summary=f"flag {e.flag_id} raised ({e.rule}, {e.severity}): {e.reason}",
                     evidence=tuple(e.evidence),
                     about_flags=True,
+                    region=e.region,
                 )
             )
         elif isinstance(e, VisitLog.MinorBreachNoted):
@@ -423,6 +431,7 @@ class AuditTrail(ReadModel):
                     summary=f"minor breach noted ({b.rule}): {b.reason}",
                     evidence=tuple(b.evidence),
                     about_flags=True,
+                    region=b.region,
                 )
             )
         elif isinstance(e, VisitLog.FlagConfirmed | VisitLog.FlagDismissed):
@@ -438,6 +447,7 @@ class AuditTrail(ReadModel):
                     summary=f"flag {e.flag_id} ({e.rule}) {verdict} by {meta.actor_id}: {e.reason}",
                     evidence=(e.flag_id,),
                     about_flags=True,
+                    region=e.region,
                 )
             )
         elif isinstance(e, VisitLog.FabricationConfirmed):
@@ -450,6 +460,7 @@ class AuditTrail(ReadModel):
                     summary=f"fabricated visit confirmed by {meta.actor_id}: {e.reason}",
                     evidence=(*e.flag_ids, *e.evidence),
                     about_flags=True,
+                    region=e.region,
                 )
             )
         elif isinstance(e, VisitLog.LookBackCompleted):
@@ -479,8 +490,16 @@ class AuditTrail(ReadModel):
                 )
             )
 
-    def trail(self, *, rep_id: str | None, lead_id: str | None, include_flags: bool) -> list[AuditEntry]:
+    def trail(
+        self, *, rep_id: str | None, lead_id: str | None, include_flags: bool, region: str | None = None
+    ) -> list[AuditEntry]:
+        """region: only what happened in that region (a manager's view); entries about no one
+        region (a look-back, a weekly summary) are left out of it."""
         entries = self.by_rep.get(rep_id, []) if rep_id is not None else self.by_lead.get(lead_id or "", [])
         if rep_id is not None and lead_id is not None:
             entries = [e for e in entries if e.lead_id == lead_id]
-        return [e for e in entries if include_flags or not e.about_flags]
+        return [
+            e
+            for e in entries
+            if (include_flags or not e.about_flags) and (region is None or e.region == region)
+        ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,6 +66,14 @@ class LeadFacts:
 
     def periods(self) -> tuple[OwnershipPeriod, ...]:
         return ownership_periods(self.facts)
+
+    def as_of(self, at: datetime) -> LeadFacts:
+        """What the leads service had said by `at`: a record is judged by what was known when it
+        was made, so judging it again (a look-back, a rebuild from the topics) gives the same answer."""
+        known = tuple(f for f in self.facts if f.at <= at)
+        if len(known) == len(self.facts):
+            return self
+        return dataclasses.replace(self, facts=known)
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,8 @@ def not_the_owner(visit: VisitFacts, ctx: RuleContext, policy: VisitsPolicy) -> 
     """The rep did not own the lead at the moment the visit is claimed to have happened."""
     if ctx.lead is None:
         return None
-    answer = ownership_at(ctx.lead, visit.rep_id, visit.visited_at)
+    # Judged by what the leads topic had said when the visit was recorded, never by what came later.
+    answer = ownership_at(ctx.lead.as_of(visit.recorded_at), visit.rep_id, visit.visited_at)
     if answer.owned or not answer.evidence:
         return None  # no accusation without an event that proves it
     return Finding(

@@ -1,4 +1,4 @@
-"""Small fakes for the visits tests: a leads topic that delivers envelopes, and a clock and actors."""
+"""Small fakes for the visits tests: a leads topic that delivers the real leads events, and actors."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ from shared.application import Delivery
 from shared.domain import Meta, stable_id
 from shared.events.base import Envelope
 from shared.events.catalog import event_id_for
-from shared.events.leads import LeadAssigned, LeadReclaimed
+from shared.events.leads import (
+    LeadAssigned,
+    LeadClosed,
+    LeadConverted,
+    LeadKeptPrivate,
+    LeadReclaimed,
+    LeadRegistered,
+    LeadReleased,
+)
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday morning
 HANGZHOU = GeoPoint(30.2741, 120.1551, 10.0)
@@ -32,30 +40,6 @@ def rep(rep_id: str, when: datetime) -> Meta:
 
 def qc(when: datetime, who: str = "qc-1") -> Meta:
     return Meta(actor_id=who, actor_role="qc", at=when)
-
-
-# Stand-ins for the leads events not yet in shared/events/leads.py: the handlers read them by
-# field name (lead_id, rep_id, region, <kind>_at, customer_lat/lon), as they will the real ones.
-@dataclass(frozen=True)
-class LeadRegistered:
-    lead_id: str
-    region: str
-    registered_at: datetime
-    customer_lat: float | None = None
-    customer_lon: float | None = None
-
-
-@dataclass(frozen=True)
-class LeadRepEvent:
-    lead_id: str
-    rep_id: str
-    region: str
-    at: datetime
-
-    def __getattr__(self, name: str) -> Any:
-        if name.endswith("_at"):  # kept_at, released_at, converted_at, closed_at
-            return self.at
-        raise AttributeError(name)
 
 
 @dataclass
@@ -114,7 +98,18 @@ class LeadsTopic:
         self, lead_id: str, when: datetime, region: str = "hangzhou", customer: GeoPoint | None = HANGZHOU
     ) -> str:
         payload = LeadRegistered(
-            lead_id, region, when, customer.lat if customer else None, customer.lon if customer else None
+            lead_id=lead_id,
+            company_name=f"Company {lead_id}",
+            company_key=lead_id,
+            region=region,
+            address_line="1 West Lake Road",
+            city=region,
+            # The leads service always sends coordinates; out of range stands for "cannot be placed".
+            customer_lat=customer.lat if customer else 91.0,
+            customer_lon=customer.lon if customer else 0.0,
+            score=0.5,
+            source="trade-fair",
+            registered_at=when,
         )
         return self._deliver("LeadRegistered", lead_id, payload, when, "leads")
 
@@ -135,24 +130,35 @@ class LeadsTopic:
         return self._deliver("LeadReclaimed", lead_id, payload, when, "leads")
 
     def kept_private(self, lead_id: str, rep_id: str, when: datetime) -> str:
-        return self._deliver(
-            "LeadKeptPrivate", lead_id, LeadRepEvent(lead_id, rep_id, "hangzhou", when), when, rep_id
+        payload = LeadKeptPrivate(
+            lead_id=lead_id,
+            rep_id=rep_id,
+            region="hangzhou",
+            kept_at=when,
+            no_progress_deadline=when + timedelta(days=30),
         )
+        return self._deliver("LeadKeptPrivate", lead_id, payload, when, rep_id)
 
     def released(self, lead_id: str, rep_id: str, when: datetime) -> str:
-        return self._deliver(
-            "LeadReleased", lead_id, LeadRepEvent(lead_id, rep_id, "hangzhou", when), when, rep_id
+        payload = LeadReleased(
+            lead_id=lead_id,
+            rep_id=rep_id,
+            region="hangzhou",
+            from_pool="private",
+            reason="not interested",
+            released_at=when,
         )
+        return self._deliver("LeadReleased", lead_id, payload, when, rep_id)
 
     def converted(self, lead_id: str, rep_id: str, when: datetime) -> str:
-        return self._deliver(
-            "LeadConverted", lead_id, LeadRepEvent(lead_id, rep_id, "hangzhou", when), when, rep_id
-        )
+        payload = LeadConverted(lead_id=lead_id, rep_id=rep_id, region="hangzhou", converted_at=when)
+        return self._deliver("LeadConverted", lead_id, payload, when, rep_id)
 
-    def closed(self, lead_id: str, rep_id: str, when: datetime) -> str:
-        return self._deliver(
-            "LeadClosed", lead_id, LeadRepEvent(lead_id, rep_id, "hangzhou", when), when, "leads"
+    def closed(self, lead_id: str, rep_id: str | None, when: datetime) -> str:
+        payload = LeadClosed(
+            lead_id=lead_id, rep_id=rep_id, region="hangzhou", reason="company dissolved", closed_at=when
         )
+        return self._deliver("LeadClosed", lead_id, payload, when, "leads")
 
     def owned_lead(
         self, lead_id: str, rep_id: str, since: datetime, customer: GeoPoint | None = HANGZHOU

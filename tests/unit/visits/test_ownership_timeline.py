@@ -106,6 +106,7 @@ def test_a_batch_of_leads_events_applied_in_one_transaction_builds_the_same_time
         lambda: batched.assigned("L1", "r2", at(49)),
     ]
     ids = app.apply_in_one_transaction(Tracking("ironarmy.visits:ironarmy.leads:0", 2), steps)
+    assert ids is not None
     (first, second) = app.ownership_history("L1")
     assert (first.began_by, first.ended_by, second.began_by) == tuple(ids)
     assert app.processed_offset("ironarmy.visits", "ironarmy.leads", 0) == 2

@@ -1,0 +1,267 @@
+"""Visits: how many visits/s the service ingests over HTTP (POST /visits through the real app,
+judged by every rule, stored, relayed) against a bare FastAPI endpoint doing one raw SQLite insert
+of the same body; and the visit→flag latency (POST until VisitFlagged is read off the topic) at a
+steady rate, against one message's broker round trip at the same rate. Needs the local broker.
+
+    .venv/bin/python -m bench.bench_visits      (BENCH_VISITS, BENCH_LATENCY_VISITS, BENCH_RATE)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI
+
+from bench.common import REPEATS, Result, header
+from services.visits.api.schemas import VisitCreate, VisitCreatedPublic
+from shared.clock import MovableClock
+from shared.kafka import ensure_topics, make_producer
+from tests.integration.visits.support import (
+    PHOTO,
+    LeadsTopicWriter,
+    consumed,
+    running_visits,
+    visits_settings,
+)
+from tests.support.kafka_helpers import eventually
+from tests.support.services import SIMULATION_START, RunningService
+
+KAFKA = os.environ.get("IRONARMY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+N_VISITS = int(os.environ.get("BENCH_VISITS", "1000"))
+N_LATENCY = int(os.environ.get("BENCH_LATENCY_VISITS", "200"))
+RATE = float(os.environ.get("BENCH_RATE", "20"))  # visits (or messages) per second, steady
+REPS = 40
+CONCURRENCY = 8
+HERE = (30.2741, 120.1551)
+
+
+def body(lead: str, n: int, *, evidence: bool = True) -> dict[str, Any]:
+    visited = SIMULATION_START - timedelta(minutes=30)
+    checkin = {
+        "position": {"lat": HERE[0], "lon": HERE[1], "accuracy_m": 10},
+        "photo_hash": f"{PHOTO[:-8]}{n:08d}",
+    }
+    return {
+        "lead_id": lead,
+        "visited_at": visited.isoformat(),
+        "position": {"lat": HERE[0], "lon": HERE[1]},
+        **({"checkin": checkin} if evidence else {}),
+        "notes": "met the buyer",
+        "client_ref": f"bench-{n}",
+    }
+
+
+async def post_all(
+    post: Callable[[int], Awaitable[httpx.Response]], count: int, concurrency: int = CONCURRENCY
+) -> float:
+    """Visits/s: `count` POSTs, `concurrency` at a time (each wave to different reps)."""
+    started = time.perf_counter()
+    for first in range(0, count, concurrency):
+        responses = await asyncio.gather(*(post(n) for n in range(first, min(first + concurrency, count))))
+        assert all(r.status_code == 201 for r in responses), responses[0].text
+    return count / (time.perf_counter() - started)
+
+
+# --- ours: the visits service, in-process with its relay and consumer --------------------------
+
+
+async def with_visits(tmp: Path, run: Callable[[RunningService, list[str], str], Awaitable[Any]]) -> Any:
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    settings = visits_settings(KAFKA, prefix, tmp / prefix)
+    async with running_visits(settings, MovableClock(SIMULATION_START)) as svc:
+        leads: list[str] = []
+        async with LeadsTopicWriter(KAFKA, prefix) as writer:
+            for r in range(REPS):
+                lead = str(uuid.uuid4())
+                await writer.registered(lead, "hangzhou", HERE, SIMULATION_START - timedelta(days=2))
+                await writer.assigned(lead, f"rep-{r}", "hangzhou", SIMULATION_START - timedelta(days=1))
+                leads.append(lead)
+            await consumed(svc.application, f"{prefix}.visits", writer)
+        return await run(svc, leads, prefix)
+
+
+async def visits_rate(tmp: Path) -> float:
+    async def run(svc: RunningService, leads: list[str], _: str) -> float:
+        tokens = [svc.token(f"rep-{r}", "rep") for r in range(REPS)]
+        clock = svc.context.clock
+        assert isinstance(clock, MovableClock)
+
+        async def post(n: int) -> httpx.Response:
+            clock.advance(timedelta(seconds=1))  # visits arrive through the day, not all at once
+            return await svc.client.post("/visits", json=body(leads[n % REPS], n), headers=tokens[n % REPS])
+
+        return await post_all(post, N_VISITS)
+
+    rate: float = await with_visits(tmp, run)
+    return rate
+
+
+# --- baseline: a bare endpoint doing the raw insert --------------------------------------------
+
+
+def bare_app(path: Path) -> FastAPI:
+    app = FastAPI()
+    # Like the event store's SQLite recorder: WAL, one connection, writers take turns in-process
+    # (SQLite's own busy-waiting between connections would make the baseline slower, not fairer).
+    db = sqlite3.connect(path, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE visits (id TEXT PRIMARY KEY, rep TEXT, body BLOB)")
+    writing = threading.Lock()
+
+    @app.post("/visits", status_code=201, response_model=VisitCreatedPublic)
+    def log_visit(visit: VisitCreate) -> VisitCreatedPublic:
+        visit_id = str(uuid.uuid4())
+        with writing, db:
+            db.execute(
+                "INSERT INTO visits VALUES (?, ?, ?)",
+                (visit_id, visit.lead_id, visit.model_dump_json().encode()),
+            )
+        return VisitCreatedPublic(id=visit_id, recorded_at=SIMULATION_START)
+
+    return app
+
+
+async def bare_rate(tmp: Path) -> float:
+    app = bare_app(tmp / f"bare-{uuid.uuid4().hex[:6]}.sqlite")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bare") as client:
+
+        async def post(n: int) -> httpx.Response:
+            return await client.post("/visits", json=body(f"lead-{n % REPS}", n))
+
+        return await post_all(post, N_VISITS)
+
+
+# --- latency ----------------------------------------------------------------------------------
+
+
+async def arrivals(topic: str, kind: str | None, seen: dict[str, float], ready: asyncio.Event) -> None:
+    """Note when each message (a VisitFlagged's visit, or a raw message's key) is read."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=KAFKA, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    ready.set()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=50)
+            now = time.perf_counter()
+            for records in batches.values():
+                for record in records:
+                    if kind is None:
+                        seen.setdefault(record.key.decode(), now)
+                        continue
+                    envelope = orjson.loads(record.value)
+                    if envelope["event_type"] == kind:
+                        seen.setdefault(envelope["payload"]["visit_id"], now)
+    finally:
+        await consumer.stop()
+
+
+async def steady(count: int, send: Callable[[int], Awaitable[str]], seen: dict[str, float]) -> list[float]:
+    """Send at RATE per second; milliseconds from each send to its arrival."""
+    sent: dict[str, float] = {}
+    started = time.perf_counter()
+    for n in range(count):
+        await asyncio.sleep(max(0.0, started + n / RATE - time.perf_counter()))
+        t0 = time.perf_counter()
+        sent[await send(n)] = t0
+    with contextlib.suppress(AssertionError):  # report what arrived, whatever did not
+        await eventually(lambda: all(k in seen for k in sent), timeout=60, what="arrivals")
+    return sorted((seen[k] - t0) * 1000 for k, t0 in sent.items() if k in seen)
+
+
+def p(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def visit_to_flag(tmp: Path) -> list[float]:
+    async def run(svc: RunningService, leads: list[str], prefix: str) -> list[float]:
+        tokens = [svc.token(f"rep-{r}", "rep") for r in range(REPS)]
+        seen: dict[str, float] = {}
+        ready = asyncio.Event()
+        watcher = asyncio.create_task(arrivals(f"{prefix}.visits", "VisitFlagged", seen, ready))
+        await ready.wait()
+
+        async def send(n: int) -> str:
+            # No check-in evidence: flagged at once (missing_checkin_evidence).
+            response = await svc.client.post(
+                "/visits", json=body(leads[n % REPS], n, evidence=False), headers=tokens[n % REPS]
+            )
+            assert response.status_code == 201, response.text
+            return str(response.json()["id"])
+
+        try:
+            return await steady(N_LATENCY, send, seen)
+        finally:
+            watcher.cancel()
+
+    latencies: list[float] = await with_visits(tmp, run)
+    return latencies
+
+
+async def broker_round_trip() -> list[float]:
+    topic = f"bench{uuid.uuid4().hex[:8]}.raw"
+    await ensure_topics(KAFKA, [topic], 3)
+    producer = make_producer(KAFKA, "bench-rtt")
+    await producer.start()
+    seen: dict[str, float] = {}
+    ready = asyncio.Event()
+    watcher = asyncio.create_task(arrivals(topic, None, seen, ready))
+    await ready.wait()
+
+    async def send(n: int) -> str:
+        key = f"m-{n}"
+        await producer.send_and_wait(topic, value=orjson.dumps(body("lead", n)), key=key.encode())
+        return key
+
+    try:
+        return await steady(N_LATENCY, send, seen)
+    finally:
+        watcher.cancel()
+        await producer.stop()
+
+
+async def main() -> None:
+    header(f"Visits: {N_VISITS} over HTTP from {REPS} reps, {CONCURRENCY} at a time; latency at {RATE:.0f}/s")
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        ours = statistics.median([await visits_rate(tmp) for _ in range(REPEATS)])
+        bare = statistics.median([await bare_rate(tmp) for _ in range(REPEATS)])
+        print(
+            Result(
+                "POST /visits ingested (judged, stored)", "visits/s", ours, bare, "bare FastAPI + raw insert"
+            ).line()
+        )
+        flag = await visit_to_flag(tmp)
+        rtt = await broker_round_trip()
+        for q, name in ((0.5, "p50"), (0.99, "p99")):
+            print(
+                Result(
+                    f"visit→VisitFlagged on the topic, {name}",
+                    "ms",
+                    p(flag, q),
+                    p(rtt, q),
+                    "one message's broker round trip",
+                ).line()
+            )
+        arrived = f"{len(flag)}/{N_LATENCY} flags and {len(rtt)}/{N_LATENCY} messages arrived"
+        print(f"  (ratio = ours / baseline; {arrived})")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
