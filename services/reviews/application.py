@@ -58,7 +58,7 @@ class OutcomeAsDict(Transcoding):
 
 
 class RepRegisteredEvent(Protocol):
-    """leads' RepRegistered (or any rep event naming region and status)."""
+    """leads' RepRegistered: who the rep is, where, and whether active."""
 
     @property
     def rep_id(self) -> str: ...
@@ -73,11 +73,18 @@ class RepDeactivatedEvent(Protocol):
     def rep_id(self) -> str: ...
 
 
+class RepReactivatedEvent(Protocol):
+    @property
+    def rep_id(self) -> str: ...
+
+
 class LeadConvertedEvent(Protocol):
     @property
     def lead_id(self) -> str: ...
     @property
     def rep_id(self) -> str: ...
+    @property
+    def converted_at(self) -> datetime: ...
 
 
 class VisitLoggedEvent(Protocol):
@@ -244,20 +251,23 @@ class ReviewsApplication(ServiceApplication):
         )
 
     def on_rep_deactivated(self, delivery: Delivery, event: RepDeactivatedEvent, envelope: Envelope) -> bool:
-        def handle() -> list[Rep]:
-            rep = self._get_or_none(Rep.create_id(event.rep_id))
-            if not isinstance(rep, Rep):
-                return []  # never active here: nothing to record
-            return [rep] if rep.update(rep.region, False, derived_meta(envelope)) else []
+        return self.process_delivery(delivery, lambda: self._set_active(event.rep_id, False, envelope))
 
-        return self.process_delivery(delivery, handle)
+    def on_rep_reactivated(self, delivery: Delivery, event: RepReactivatedEvent, envelope: Envelope) -> bool:
+        return self.process_delivery(delivery, lambda: self._set_active(event.rep_id, True, envelope))
+
+    def _set_active(self, rep_id: str, active: bool, envelope: Envelope) -> list[Rep]:
+        rep = self._get_or_none(Rep.create_id(rep_id))
+        if not isinstance(rep, Rep):
+            return []  # never registered here: no region to keep them in
+        return [rep] if rep.update(rep.region, active, derived_meta(envelope)) else []
 
     # --- results, from the leads and visits topics --------------------------------------
 
     def on_lead_converted(self, delivery: Delivery, event: LeadConvertedEvent, envelope: Envelope) -> bool:
         """A converted lead counts once, in the quarter it was converted, for the rep who owned it."""
         meta = derived_meta(envelope)
-        quarter = str(Quarter.of(envelope.occurred_at))
+        quarter = str(Quarter.of(event.converted_at))
 
         def handle() -> list[QuarterResults]:
             results = self._results(event.rep_id, quarter, meta)
@@ -603,6 +613,12 @@ class ReviewsApplication(ServiceApplication):
         Quarter.parse(quarter)
         conversions, visits = self._counts(rep_id, quarter)
         return QuarterResultsView(rep_id, quarter, conversions, visits)
+
+    def rep_region(self, rep_id: str) -> str | None:
+        """The region the roster puts a rep in (None for a rep not known here)."""
+        with self.reading():
+            rep = self.roster.reps.get(rep_id)
+            return None if rep is None else rep.region
 
     def active_reps(self, region: str) -> list[str]:
         with self.reading():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -14,6 +14,7 @@ from services.reviews.domain.values import VALUES, ValueEvidence
 from shared.application import Delivery
 from shared.domain import Meta
 from shared.events.base import Envelope
+from shared.events.leads import LeadConverted, RepDeactivated, RepReactivated, RepRegistered
 from shared.events.visits import FabricationConfirmed, VisitLogged
 
 # Late in 2026Q1: reviews of the quarter can be opened.
@@ -48,23 +49,32 @@ def evidence(*scores: int) -> list[ValueEvidence]:
     ]
 
 
-# Stand-ins for the leads events being defined now: the fields this service reads.
-@dataclass(frozen=True)
-class RepRegistered:
-    rep_id: str
-    region: str
-    active: bool = True
+def rep_registered(rep_id: str, region: str, *, active: bool = True, at: datetime = IN_Q1) -> RepRegistered:
+    return RepRegistered(
+        rep_id=rep_id,
+        name=f"Rep {rep_id}",
+        region=region,
+        role="rep",
+        joined_on=date(2025, 9, 1),
+        active=active,
+        daily_quota=30,
+        private_pool_cap=20,
+        registered_at=at,
+    )
 
 
-@dataclass(frozen=True)
-class RepDeactivated:
-    rep_id: str
+def rep_deactivated(rep_id: str, at: datetime = IN_Q1) -> RepDeactivated:
+    return RepDeactivated(rep_id=rep_id, reason="left the company", deactivated_at=at)
 
 
-@dataclass(frozen=True)
-class LeadConverted:
-    lead_id: str
-    rep_id: str
+def rep_reactivated(rep_id: str, at: datetime = IN_Q1) -> RepReactivated:
+    return RepReactivated(rep_id=rep_id, reactivated_at=at)
+
+
+def lead_converted(
+    lead_id: str, rep_id: str, at: datetime = IN_Q1, region: str = "hangzhou"
+) -> LeadConverted:
+    return LeadConverted(lead_id=lead_id, rep_id=rep_id, region=region, converted_at=at)
 
 
 def visit_logged(visit_id: str, rep_id: str, visited_at: datetime = IN_Q1) -> VisitLogged:
@@ -138,7 +148,7 @@ class Topics:
 
     def reps(self, region: str, *rep_ids: str) -> None:
         for rep_id in rep_ids:
-            self.deliver(self.app.on_rep_registered, RepRegistered(rep_id, region), source=f"rep-{rep_id}")
+            self.deliver(self.app.on_rep_registered, rep_registered(rep_id, region), source=f"rep-{rep_id}")
 
 
 def ids(values: list[UUID]) -> set[str]:

@@ -10,11 +10,11 @@ from services.reviews.integration import to_integration
 from shared.events import reviews as public
 from shared.events.catalog import ALL_EVENTS, Published, decode, make_envelope
 from tests.unit.reviews.given import (
-    LeadConverted,
     Topics,
     evidence,
     fabrication_confirmed,
     hr,
+    lead_converted,
     manager,
     meta,
     rep,
@@ -30,7 +30,7 @@ def published(app: ReviewsApplication) -> list[tuple[Any, Published | None]]:
 def full_quarter(app: ReviewsApplication) -> None:
     topics = Topics(app)
     topics.reps("hangzhou", "rep-1")
-    topics.deliver(app.on_lead_converted, LeadConverted("lead-1", "rep-1"), source="lead-1")
+    topics.deliver(app.on_lead_converted, lead_converted("lead-1", "rep-1"), source="lead-1")
     review_id = app.open_review("rep-1", "2026Q1", hr())
     app.self_assess(review_id, evidence(4, 4, 4, 4, 4, 4), rep("rep-1"))
     app.assess_values(review_id, evidence(3, 3, 3, 3, 3, 3), manager(), caller_region="hangzhou")

@@ -18,11 +18,11 @@ from tests.unit.reviews.given import (
     IN_Q2,
     Q1,
     Q2,
-    LeadConverted,
     Topics,
     evidence,
     fabrication_confirmed,
     hr,
+    lead_converted,
     manager,
     meta,
     visit_logged,
@@ -60,7 +60,7 @@ class TestRedLineCases:
     def calibrated(self, topics: Topics) -> UUID:
         """rep-1's Q1 review, calibrated, on the way to a star: full results, full marks."""
         app = topics.app
-        topics.deliver(app.on_lead_converted, LeadConverted("lead-1", "rep-1"), source="lead-1")
+        topics.deliver(app.on_lead_converted, lead_converted("lead-1", "rep-1"), source="lead-1")
         topics.deliver(app.on_visit_logged, visit_logged("visit-1", "rep-1", IN_Q1), source="visit-1")
         review_id = app.open_review("rep-1", Q1, hr())
         app.assess_values(review_id, evidence(5, 5, 5, 5, 5, 5), manager(), caller_region="hangzhou")

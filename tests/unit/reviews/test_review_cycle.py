@@ -18,14 +18,15 @@ from tests.unit.reviews.given import (
     IN_Q2,
     Q1,
     Q2,
-    LeadConverted,
-    RepDeactivated,
-    RepRegistered,
     Topics,
     evidence,
     hr,
+    lead_converted,
     manager,
     rep,
+    rep_deactivated,
+    rep_reactivated,
+    rep_registered,
     visit_logged,
 )
 
@@ -54,7 +55,7 @@ class TestReviewCycle:
         for n in range(count):
             topics.deliver(
                 topics.app.on_lead_converted,
-                LeadConverted(f"lead-{rep_id}-{at:%m}-{n}", rep_id),
+                lead_converted(f"lead-{rep_id}-{at:%m}-{n}", rep_id, at),
                 source=f"l{n}",
                 at=at,
             )
@@ -81,7 +82,7 @@ class TestReviewCycle:
         self, app: ReviewsApplication, topics: Topics
     ) -> None:
         topics.deliver(
-            app.on_rep_registered, RepRegistered("rep-3", "hangzhou", active=False), source="rep-rep-3"
+            app.on_rep_registered, rep_registered("rep-3", "hangzhou", active=False), source="rep-rep-3"
         )
         first = app.open_review("rep-1", Q1, hr())
 
@@ -95,7 +96,7 @@ class TestReviewCycle:
     def test_a_rep_who_moved_region_is_reviewed_in_the_new_one(
         self, app: ReviewsApplication, topics: Topics
     ) -> None:
-        topics.deliver(app.on_rep_registered, RepRegistered("rep-2", "ningbo"), source="rep-rep-2")
+        topics.deliver(app.on_rep_registered, rep_registered("rep-2", "ningbo"), source="rep-rep-2")
         assert app.active_reps("hangzhou") == ["rep-1"]
         assert app.open_quarter_reviews("ningbo", Q1, hr()) == [
             Review.create_id("rep-2", Q1),
@@ -103,10 +104,19 @@ class TestReviewCycle:
         ]
 
     def test_a_rep_who_left_is_no_longer_reviewed(self, app: ReviewsApplication, topics: Topics) -> None:
-        assert topics.deliver(app.on_rep_deactivated, RepDeactivated("rep-2"), source="rep-rep-2") is True
-        assert topics.deliver(app.on_rep_deactivated, RepDeactivated("rep-404"), source="rep-rep-404") is True
+        assert topics.deliver(app.on_rep_deactivated, rep_deactivated("rep-2"), source="rep-rep-2") is True
+        assert (
+            topics.deliver(app.on_rep_deactivated, rep_deactivated("rep-404"), source="rep-rep-404") is True
+        )
         assert app.active_reps("hangzhou") == ["rep-1"]
         assert app.open_quarter_reviews("hangzhou", Q1, hr()) == [Review.create_id("rep-1", Q1)]
+
+    def test_a_rep_who_came_back_is_reviewed_again_in_their_region(
+        self, app: ReviewsApplication, topics: Topics
+    ) -> None:
+        topics.deliver(app.on_rep_deactivated, rep_deactivated("rep-2"), source="rep-rep-2")
+        topics.deliver(app.on_rep_reactivated, rep_reactivated("rep-2"), source="rep-rep-2")
+        assert app.active_reps("hangzhou") == ["rep-1", "rep-2"]
 
     def test_a_manager_opens_reviews_only_in_their_region(
         self, app: ReviewsApplication, topics: Topics
@@ -131,7 +141,7 @@ class TestReviewCycle:
         with pytest.raises(NotFound):
             app.open_review("rep-404", Q1, hr())
         topics.deliver(
-            app.on_rep_registered, RepRegistered("rep-1", "hangzhou", active=False), source="rep-rep-1"
+            app.on_rep_registered, rep_registered("rep-1", "hangzhou", active=False), source="rep-rep-1"
         )
         with pytest.raises(RuleViolated, match="not active"):
             app.open_review("rep-1", Q1, hr())
@@ -237,7 +247,7 @@ class TestReviewCycle:
     ) -> None:
         self.convert(topics, "rep-1", 3)
         # The same lead converted again (a replayed source) counts once.
-        topics.deliver(app.on_lead_converted, LeadConverted("lead-rep-1-03-0", "rep-1"), source="again")
+        topics.deliver(app.on_lead_converted, lead_converted("lead-rep-1-03-0", "rep-1"), source="again")
         for n in range(4):
             topics.deliver(app.on_visit_logged, visit_logged(f"v{n}", "rep-1", IN_Q1), source=f"visit-{n}")
         topics.deliver(app.on_visit_logged, visit_logged("v-q2", "rep-1", IN_Q2), source="visit-q2", at=IN_Q2)
@@ -258,7 +268,7 @@ class TestReviewCycle:
 
     def test_a_redelivered_event_changes_nothing(self, app: ReviewsApplication, topics: Topics) -> None:
         assert (
-            topics.deliver(app.on_lead_converted, LeadConverted("lead-x", "rep-1"), source="lead-x") is True
+            topics.deliver(app.on_lead_converted, lead_converted("lead-x", "rep-1"), source="lead-x") is True
         )
         assert topics.redeliver_last(app.on_lead_converted) is False
         assert app.quarter_results("rep-1", Q1).conversions == 1
