@@ -80,17 +80,19 @@ class ExactlyOnceConsumer:
         self._applied: dict[tuple[str, int], int] = {}
 
     async def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
-        assert self._consumer is not None
+        consumer = self._consumer
+        if consumer is None:  # stopped while the group was assigning partitions
+            return
         for tp in assigned:
             offset = await asyncio.to_thread(
                 self.application.processed_offset, self.group_id, tp.topic, tp.partition
             )
             if offset is None:
                 self._applied.pop((tp.topic, tp.partition), None)
-                await self._consumer.seek_to_beginning(tp)
+                await consumer.seek_to_beginning(tp)
             else:
                 self._applied[(tp.topic, tp.partition)] = offset
-                self._consumer.seek(tp, offset + 1)
+                consumer.seek(tp, offset + 1)
 
     # --- applying a batch of one partition (runs in a worker thread) ------------------
 

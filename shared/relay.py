@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from eventsourcing.persistence import Notification, PersistenceError, Tracking
 
 from shared.aio import wait_until
@@ -62,6 +62,7 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self.connected = False
+        self._running = False
 
     # --- reading the store (runs in a worker thread) ---------------------------------
 
@@ -98,8 +99,10 @@ class OutboxRelay:
 
     async def publish(self, outgoing: Sequence[Outgoing]) -> None:
         """Send a batch and wait until the broker has acknowledged every message."""
-        assert self._producer is not None
-        futures = [await self._producer.send(self.topic, value=o.value, key=o.key) for o in outgoing]
+        producer = self._producer
+        if producer is None:
+            raise KafkaConnectionError("relay is stopping")
+        futures = [await producer.send(self.topic, value=o.value, key=o.key) for o in outgoing]
         if futures:
             await asyncio.gather(*futures)
 
@@ -149,6 +152,15 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish forever; when Kafka is away, keep the position and try again later."""
+        self._running = True
+        try:
+            await self._run_loop()
+        finally:
+            self._running = False
+            # stop() may have come while a producer was being started: close that one too.
+            await self._drop_producer()
+
+    async def _run_loop(self) -> None:
         backoff = 0.5
         position: int | None = None
         while not self._stopping.is_set():
@@ -173,8 +185,6 @@ class OutboxRelay:
                 position = None
                 await self._pause(backoff)
                 backoff = min(backoff * 2, 5.0)
-        # stop() may have come while a producer was being started: close that one too.
-        await self._drop_producer()
 
     async def _idle(self) -> None:
         self._wake.clear()
@@ -194,4 +204,5 @@ class OutboxRelay:
     async def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-        await self._drop_producer()
+        if not self._running:  # else run() closes the producer when it has stopped sending
+            await self._drop_producer()
