@@ -149,17 +149,6 @@ class QuarterResultsView:
     visits: int
 
 
-def derived_meta(envelope: Envelope) -> Meta:
-    """The service itself acts on another service's event, when that event happened."""
-    return Meta(
-        actor_id=SERVICE_ACTOR,
-        actor_role="system",
-        at=envelope.occurred_at,
-        correlation_id=envelope.correlation_id,
-        causation_id=str(envelope.event_id),
-    )
-
-
 class ReviewsApplication(ServiceApplication):
     extra_transcodings: ClassVar[Sequence[Transcoding]] = (
         DataclassAsDict(ValueEvidence, "value_evidence"),
@@ -247,7 +236,9 @@ class ReviewsApplication(ServiceApplication):
         """A rep joined, moved region or changed status: the roster reviews are opened from."""
         return self.process_delivery(
             delivery,
-            lambda: self._record_rep(event.rep_id, event.region, event.active, derived_meta(envelope)),
+            lambda: self._record_rep(
+                event.rep_id, event.region, event.active, envelope.caused_meta(SERVICE_ACTOR, "system")
+            ),
         )
 
     def on_rep_deactivated(self, delivery: Delivery, event: RepDeactivatedEvent, envelope: Envelope) -> bool:
@@ -260,13 +251,13 @@ class ReviewsApplication(ServiceApplication):
         rep = self._get_or_none(Rep.create_id(rep_id))
         if not isinstance(rep, Rep):
             return []  # never registered here: no region to keep them in
-        return [rep] if rep.update(rep.region, active, derived_meta(envelope)) else []
+        return [rep] if rep.update(rep.region, active, envelope.caused_meta(SERVICE_ACTOR, "system")) else []
 
     # --- results, from the leads and visits topics --------------------------------------
 
     def on_lead_converted(self, delivery: Delivery, event: LeadConvertedEvent, envelope: Envelope) -> bool:
         """A converted lead counts once, in the quarter it was converted, for the rep who owned it."""
-        meta = derived_meta(envelope)
+        meta = envelope.caused_meta(SERVICE_ACTOR, "system")
         quarter = str(Quarter.of(event.converted_at))
 
         def handle() -> list[QuarterResults]:
@@ -278,7 +269,7 @@ class ReviewsApplication(ServiceApplication):
 
     def on_visit_logged(self, delivery: Delivery, event: VisitLoggedEvent, envelope: Envelope) -> bool:
         """A logged visit counts once, in the quarter the visit happened."""
-        meta = derived_meta(envelope)
+        meta = envelope.caused_meta(SERVICE_ACTOR, "system")
         quarter = str(Quarter.of(event.visited_at))
 
         def handle() -> list[QuarterResults]:
@@ -295,7 +286,7 @@ class ReviewsApplication(ServiceApplication):
     ) -> bool:
         """qc confirmed a fabricated visit: open a red-line case for a person to decide, and take
         the visit out of the rep's results."""
-        meta = derived_meta(envelope)
+        meta = envelope.caused_meta(SERVICE_ACTOR, "system")
         evidence = (
             EvidenceLink("visit", event.visit_id),
             *(EvidenceLink("flag", flag_id) for flag_id in event.flag_ids),

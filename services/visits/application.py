@@ -52,17 +52,6 @@ T = TypeVar("T")
 SCHEDULER_ACTOR = "scheduler"
 
 
-def derived_meta(envelope: Envelope) -> Meta:
-    """Who did it, when, by the leads service's word: the same envelope always gives the same meta."""
-    return Meta(
-        actor_id=envelope.actor_id,
-        actor_role=envelope.actor_role,
-        at=envelope.occurred_at,
-        correlation_id=envelope.correlation_id,
-        causation_id=str(envelope.event_id),
-    )
-
-
 class VisitsApplication(ServiceApplication):
     extra_transcodings: ClassVar[Sequence[Transcoding]] = (
         DataclassAsDict(GeoPoint, "visits.geo_point"),
@@ -321,7 +310,7 @@ class VisitsApplication(ServiceApplication):
         detail: str = "",
         customer_position: GeoPoint | None = None,
     ) -> bool:
-        meta = derived_meta(envelope)
+        meta = envelope.caused_meta()
         fact = LeadFact(
             event_id=str(envelope.event_id),
             event_type=envelope.event_type,

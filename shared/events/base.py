@@ -9,6 +9,8 @@ from uuid import UUID
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.domain import Meta
+
 SERVICES = ("leads", "visits", "reviews", "rotation")
 
 
@@ -47,3 +49,15 @@ class Envelope(BaseModel):
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json"))
+
+    def caused_meta(self, actor_id: str | None = None, actor_role: str | None = None) -> Meta:
+        """The Meta of what a consumer derives from this event: when it happened and because of
+        it, by the sender's actor unless the consuming service acts in its own name. The same
+        envelope always gives the same Meta, so a replay derives the same events."""
+        return Meta(
+            actor_id=actor_id or self.actor_id,
+            actor_role=actor_role or self.actor_role,
+            at=self.occurred_at,
+            correlation_id=self.correlation_id,
+            causation_id=str(self.event_id),
+        )
