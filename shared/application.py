@@ -23,7 +23,7 @@ from eventsourcing.persistence import (
 )
 
 from shared.chain import ChainedEventStore, ChainedMapper
-from shared.domain import DomainError, Meta, stable_id
+from shared.domain import Conflict, DomainError, Meta, stable_id
 
 T = TypeVar("T")
 
@@ -105,6 +105,12 @@ class Delivery:
 def tracking_name(consumer: str, topic: str, partition: int) -> str:
     """One tracking stream per consumer group, topic and partition."""
     return f"{consumer}:{topic}:{partition}"
+
+
+class ConcurrentChange(Conflict, IntegrityError):
+    """Two commands raced on one aggregate and this one lost: 409 with the current version.
+
+    Still an IntegrityError, so code that retries from a fresh read keeps working."""
 
 
 class StepFailed(Exception):
@@ -209,6 +215,29 @@ class ServiceApplication(Application[UUID]):
         self._local = threading.local()
         # Told (from whichever thread saved) that new events are stored: the relay wakes up.
         self.on_recorded: list[Callable[[], None]] = []
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Save as the library does; when another command got there first, say which aggregate
+        and at which version it now stands."""
+        expected = {
+            obj.id: obj.version - len(obj.pending_events)
+            for obj in objs
+            if isinstance(obj, Aggregate) and obj.pending_events
+        }
+        try:
+            return super().save(*objs, **kwargs)
+        except IntegrityError as error:
+            for aggregate_id, version in expected.items():
+                last = self.recorder.select_events(aggregate_id, desc=True, limit=1)
+                current = last[0].originator_version if last else 0
+                if current != version:
+                    raise ConcurrentChange(
+                        f"changed concurrently: it is now at version {current}; read it again and retry",
+                        aggregate_id=str(aggregate_id),
+                        current_version=current,
+                        expected_version=version,
+                    ) from error
+            raise
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         super()._notify(recordings)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 import pytest
@@ -142,3 +144,24 @@ async def test_concurrent_requests_with_one_idempotency_key_create_one_thing(ser
         if n.topic.endswith("Probe.Created")
     ]
     assert len(probes) == 1
+
+
+async def test_two_commands_racing_on_one_aggregate_one_wins_the_other_gets_409_with_the_version(
+    service: Service,
+) -> None:
+    client, context = service
+    headers = bearer(context, "ops")
+    probe_id = (await client.post("/probes", json={"name": "contested"}, headers=headers)).json()["id"]
+    context.application.race = threading.Barrier(2)  # both read version 1 before either saves
+    try:
+        first, second = await asyncio.gather(
+            client.post(f"/probes/{probe_id}/assignments", json={"rep_id": "rep-a"}, headers=headers),
+            client.post(f"/probes/{probe_id}/assignments", json={"rep_id": "rep-b"}, headers=headers),
+        )
+    finally:
+        context.application.race = None
+    assert sorted([first.status_code, second.status_code]) == [201, 409]
+    lost = first if first.status_code == 409 else second
+    assert lost.json()["error"] == "conflict"
+    assert lost.json()["details"] == {"aggregate_id": probe_id, "current_version": 2, "expected_version": 1}
+    assert context.application.repository.get(UUID(probe_id)).assignments == 1  # never a corrupt state

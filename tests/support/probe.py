@@ -3,6 +3,7 @@ contracts, and a second application tallies them exactly once."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -34,6 +35,9 @@ class Probe(Aggregate):
 
 
 class ProbeApplication(ServiceApplication):
+    # Set by a test to make concurrent commands read the same version before either saves.
+    race: threading.Barrier | None = None
+
     def create(self, name: str, meta: Meta) -> UUID:
         probe = Probe(name, meta)
         self.save(probe)
@@ -41,6 +45,8 @@ class ProbeApplication(ServiceApplication):
 
     def assign_many(self, probe_id: UUID, rep_ids: list[str], meta: Meta) -> int:
         probe = self.repository.get(probe_id)
+        if self.race is not None:
+            self.race.wait(timeout=10)
         for rep_id in rep_ids:
             probe.assign(rep_id, meta)
         self.save(probe)
@@ -116,6 +122,18 @@ def create_probe(
 ) -> dict[str, str]:
     principal.require("admin", "ops")
     return {"id": str(context.application.create(body.name, meta))}
+
+
+class ProbeAssign(BaseModel):
+    rep_id: str
+
+
+@router.post("/{probe_id}/assignments", status_code=201)
+def assign_probe(
+    probe_id: UUID, body: ProbeAssign, meta: CommandMeta, principal: CurrentPrincipal, context: Context
+) -> dict[str, int]:
+    principal.require("admin", "ops")
+    return {"version": context.application.assign_many(probe_id, [body.rep_id], meta)}
 
 
 def probe_spec() -> ServiceSpec[ProbeApplication]:
