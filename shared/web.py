@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -91,6 +92,9 @@ def install_error_handlers(app: FastAPI) -> None:
         # Optimistic concurrency: someone else changed the aggregate first.
         return _error(409, Conflict.code, "changed concurrently by another request; read again and retry")
 
+    async def not_found(_: Request, error: Exception) -> Response:
+        return _error(404, "not_found", "no such thing (unknown id)")
+
     async def store_unavailable(_: Request, error: Exception) -> Response:
         log.warning("event store unavailable: %s", error)
         response = _error(503, "store_unavailable", "the event store is unavailable; retry shortly")
@@ -104,6 +108,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(IntegrityError, lost_race)
+    app.add_exception_handler(AggregateNotFoundError, not_found)
     app.add_exception_handler(OperationalError, store_unavailable)
     app.add_exception_handler(InterfaceError, store_unavailable)
     app.add_exception_handler(StarletteHTTPException, http_error)
