@@ -75,6 +75,7 @@ class ExactlyOnceConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
         self.connected = False
+        self.failure: str | None = None  # the last unexpected error, until a batch goes through
         # Last applied offset per partition, as the store says; a message at or below it
         # is a redelivery (e.g. fetched before a seek) and is passed over without a write.
         self._applied: dict[tuple[str, int], int] = {}
@@ -168,6 +169,15 @@ class ExactlyOnceConsumer:
                 await self._close()
                 await wait_until(self._stopping, backoff)
                 backoff = min(backoff * 2, 5.0)
+            except Exception as error:
+                # A bug in a handler: say so loudly (log, /readyz) and retry, rather than let the
+                # consumer die unseen; the message is not skipped.
+                log.exception("consumer %s failed; retrying in %.1fs", self.group_id, backoff)
+                self.failure = f"{type(error).__name__}: {error}"
+                self.connected = False
+                await self._close()
+                await wait_until(self._stopping, backoff)
+                backoff = min(backoff * 2, 30.0)
 
     async def _run_once(self) -> None:
         await ensure_topics(self.bootstrap_servers, self.topics, self.partitions)
@@ -189,6 +199,7 @@ class ExactlyOnceConsumer:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
                 for tp, messages in batches.items():
+                    self.failure = None
                     remaining = list(messages)
                     while remaining:
                         applied = await asyncio.to_thread(self.apply_batch, tp.topic, tp.partition, remaining)

@@ -63,6 +63,7 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self.connected = False
         self._running = False
+        self.failure: str | None = None  # the last unexpected error, until a batch goes through
 
     # --- reading the store (runs in a worker thread) ---------------------------------
 
@@ -170,6 +171,7 @@ class OutboxRelay:
                 if position is None:
                     position = await asyncio.to_thread(self.published_position)
                 position = await self.pump(position)
+                self.failure = None
                 backoff = 0.5
                 await self._idle()
             except (KafkaError, OSError) as error:
@@ -185,6 +187,13 @@ class OutboxRelay:
                 position = None
                 await self._pause(backoff)
                 backoff = min(backoff * 2, 5.0)
+            except Exception as error:
+                # A bug (say, in a translator): loud in the log and /readyz, retried, never silent.
+                log.exception("relay %s failed; retrying in %.1fs", self.topic, backoff)
+                self.failure = f"{type(error).__name__}: {error}"
+                position = None
+                await self._pause(backoff)
+                backoff = min(backoff * 2, 30.0)
 
     async def _idle(self) -> None:
         self._wake.clear()

@@ -97,6 +97,11 @@ class ServiceContext(Generic[A]):
     def kafka_connected(self) -> bool:
         return self.relay.connected and all(c.connected for c in self.consumers)
 
+    @property
+    def failures(self) -> list[str]:
+        """Unexpected errors the relay or consumers are retrying (bugs, not outages)."""
+        return [f for f in (self.relay.failure, *(c.failure for c in self.consumers)) if f]
+
 
 def make_clock(settings: ServiceSettings) -> Clock:
     if settings.clock == "movable":

@@ -186,6 +186,8 @@ def _platform_router() -> APIRouter:
         except (OperationalError, InterfaceError, TimeoutError) as error:
             checks["store"] = f"unavailable: {error}"
         checks["kafka"] = "ok" if context.kafka_connected else "not connected"
+        if context.failures:
+            checks["background"] = "failing: " + "; ".join(context.failures)
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(status_code=200 if ready else 503, content={"ready": ready, "checks": checks})
 

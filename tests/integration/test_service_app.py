@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -165,3 +166,26 @@ async def test_two_commands_racing_on_one_aggregate_one_wins_the_other_gets_409_
     assert lost.json()["error"] == "conflict"
     assert lost.json()["details"] == {"aggregate_id": probe_id, "current_version": 2, "expected_version": 1}
     assert context.application.repository.get(UUID(probe_id)).assignments == 1  # never a corrupt state
+
+
+async def test_a_bug_in_a_background_loop_is_retried_and_shown_by_readyz(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    def broken_translate(domain_event: object) -> None:
+        raise ValueError("translator bug")
+
+    spec = dataclasses.replace(probe_spec(), translate=broken_translate)
+    settings = service_settings(
+        ServiceSettings, kafka=kafka_bootstrap, topic_prefix=topic_prefix, data_dir=tmp_path
+    )
+    async with running_service(spec, settings) as svc:
+        created = await svc.client.post("/probes", json={"name": "x"}, headers=svc.token("ops-1", "ops"))
+        assert created.status_code == 201  # the store takes the command whatever the relay does
+
+        async def failing() -> bool:
+            response = await svc.client.get("/readyz")
+            return response.status_code == 503 and "translator bug" in response.json()["checks"].get(
+                "background", ""
+            )
+
+        await eventually_async(failing, what="readyz reports the failing relay")
