@@ -3,8 +3,9 @@ the private pool, outcomes, and the queries the apps read."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Protocol
@@ -44,17 +45,19 @@ from services.leads.read_models import (
     RegionPool,
     RegionView,
     RepLoad,
+    RepView,
     Workbench,
     lead_card,
     lead_detail,
     region_counts,
+    rep_view,
     run_summary,
 )
 from shared.application import DataclassAsDict, Delivery, ReadModel, ServiceApplication
 from shared.domain import Conflict, DomainError, Meta, NotFound, RuleViolated
 from shared.events.base import Envelope
 
-SCHEDULER_ID = "leads-scheduler"
+SCHEDULER_ID = "scheduler"  # the actor of what the clock does
 
 
 # --- what this service reads of other services' events (fields used, not the whole model) ----
@@ -435,19 +438,29 @@ class LeadsApplication(ServiceApplication):
                 for lead in (book.leads[lead_id] for lead_id in book.pool.get(r, ()))
             ]
             allocation = allocate(slots, pool)
-            chosen = {lead_id: book.leads[lead_id].clone() for lead_id, _ in allocation.assignments}
-        assigned: list[Lead] = []
-        for lead_id, rep_id in allocation.assignments:
-            lead = chosen[lead_id]
-            lead.assign(
-                rep_id,
-                day=day,
-                follow_up_window=p.follow_up_window,
-                former_owner_lock=p.former_owner_lock,
-                distribution_id=str(distribution_id),
-                meta=meta,
-            )
-            assigned.append(lead)
+
+        def assignments() -> Iterator[list[Aggregate]]:
+            # A batch at a time: cloned from the replicas, assigned, saved, let go; so a run of
+            # 400,000 assignments never holds more than one batch of changed leads.
+            pairs = allocation.assignments
+            size = p.save_batch_size
+            for start in range(0, len(pairs), size):
+                with self._read_lock:
+                    chunk = [
+                        (self.book.leads[lead_id].clone(), rep_id)
+                        for lead_id, rep_id in pairs[start : start + size]
+                    ]
+                for lead, rep_id in chunk:
+                    lead.assign(
+                        rep_id,
+                        day=day,
+                        follow_up_window=p.follow_up_window,
+                        former_owner_lock=p.former_owner_lock,
+                        distribution_id=str(distribution_id),
+                        meta=meta,
+                    )
+                    yield [lead]
+
         fairness = spread(slots, allocation.per_rep)
         run = DistributionRun(
             day=day,
@@ -456,7 +469,7 @@ class LeadsApplication(ServiceApplication):
             reps=len(slots),
             leads_available=allocation.leads_available,
             quota_asked=allocation.quota_asked,
-            assigned=len(assigned),
+            assigned=len(allocation.assignments),
             spread={
                 "min": fairness.min,
                 "max": fairness.max,
@@ -467,7 +480,7 @@ class LeadsApplication(ServiceApplication):
             meta=meta,
         )
         try:
-            self._save_in_batches([*([lead] for lead in assigned), [run]])
+            self._save_in_batches(itertools.chain(assignments(), [[run]]))
         except Conflict:
             raise Conflict(
                 "the pool changed while distributing; run the distribution again to continue",
@@ -480,10 +493,22 @@ class LeadsApplication(ServiceApplication):
             reps=len(slots),
             leads_available=allocation.leads_available,
             quota_asked=allocation.quota_asked,
-            assigned=len(assigned),
+            assigned=len(allocation.assignments),
             per_rep=allocation.per_rep,
             spread=fairness,
         )
+
+    def distribute_daily(self, now: datetime) -> DistributionReport | None:
+        """The scheduled run: once per business day (the policy's timezone), for every region, from
+        the policy's hour on. None when it is too early or today's run has been made already."""
+        local = require_aware(now, "now").astimezone(self.policy.zone)
+        if local.hour < self.policy.daily_distribution_hour:
+            return None
+        day = local.date()
+        run_key = f"daily:{day.isoformat()}"
+        if self._load(DistributionRun.create_id(day, None, run_key)) is not None:
+            return None
+        return self.distribute(day, Meta(SCHEDULER_ID, "system", now, correlation_id=run_key))
 
     # --- follow-up and the clock ------------------------------------------------------------------
 
@@ -615,7 +640,12 @@ class LeadsApplication(ServiceApplication):
         rep = self._rep(rep_id)
         returning = self._lead(return_lead_id, field="return_lead_id") if return_lead_id else None
         rep.keep_private(str(lead.id), str(returning.id) if returning else None, meta)
-        lead.keep_private(rep_id, no_progress_window=self.policy.no_progress_window, meta=meta)
+        lead.keep_private(
+            rep_id,
+            no_progress_window=self.policy.no_progress_window,
+            meta=meta,
+            returning_lead_id=str(returning.id) if returning else None,
+        )
         if returning is not None:
             returning.release(rep_id, SWAPPED, meta, swapped_for_lead_id=str(lead.id))
         self._save(rep, lead, returning)
@@ -771,6 +801,14 @@ class LeadsApplication(ServiceApplication):
                 private_pool=tuple(private),
                 private_pool_cap=rep.private_pool_cap,
             )
+
+    def rep(self, rep_id: str) -> RepView:
+        """A rep's record: region, role, status, quota and private-pool cap."""
+        with self.reading():
+            rep = self.book.reps.get(rep_id)
+            if rep is None:
+                raise NotFound(f"rep {rep_id} not found", field="rep_id")
+            return rep_view(rep)
 
     def lead(self, lead_id: str) -> LeadDetail:
         """A lead with its full owner history."""

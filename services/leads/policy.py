@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class LeadsPolicy:
     newcomer_days: int = 90
     # Which calendar day an assignment falls on, for the daily quota.
     business_timezone: str = "Asia/Shanghai"
+    # The scheduled daily distribution runs once a business day, from this local hour on.
+    daily_distribution_hour: int = 8
     # Events written per transaction by bulk commands (distribution, sweeps, bulk registration).
     save_batch_size: int = 5000
 
@@ -46,9 +48,14 @@ class LeadsPolicy:
             raise ValueError("private_warn_before_days must be shorter than the no-progress limit")
         if self.former_owner_lock_days < 0 or self.newcomer_days < 0:
             raise ValueError("lock and newcomer windows cannot be negative")
+        if not 0 <= self.daily_distribution_hour <= 23:
+            raise ValueError("daily_distribution_hour must be an hour of the day (0-23)")
         if self.save_batch_size < 1:
             raise ValueError("save_batch_size must be at least 1")
-        ZoneInfo(self.business_timezone)  # refuse an unknown zone at start-up, not mid-run
+        try:
+            ZoneInfo(self.business_timezone)  # refuse an unknown zone at start-up, not mid-run
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown business_timezone {self.business_timezone!r}") from error
 
     @property
     def follow_up_window(self) -> timedelta:

@@ -137,6 +137,19 @@ class LeadDetail:
 
 
 @dataclass(frozen=True)
+class RepView:
+    rep_id: str
+    name: str
+    region: str
+    role: str
+    joined_on: date
+    active: bool
+    daily_quota: int
+    private_pool_cap: int
+    private_leads: int
+
+
+@dataclass(frozen=True)
 class Workbench:
     """What a rep sees in the morning."""
 
@@ -211,6 +224,20 @@ def lead_card(lead: Lead) -> LeadCard:
         deadline=lead.deadline,
         warned=lead.warned_for is not None and lead.warned_for == lead.deadline,
         follow_ups=lead.follow_ups,
+    )
+
+
+def rep_view(rep: Rep) -> RepView:
+    return RepView(
+        rep_id=rep.rep_id,
+        name=rep.name,
+        region=rep.region,
+        role=rep.role,
+        joined_on=rep.joined_on,
+        active=rep.active,
+        daily_quota=rep.daily_quota,
+        private_pool_cap=rep.private_pool_cap,
+        private_leads=len(rep.private_leads),
     )
 
 

@@ -1,0 +1,1 @@
+"""The leads service's HTTP API: thin routes over the application."""

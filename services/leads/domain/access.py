@@ -35,6 +35,8 @@ SYSTEM_ACTIONS = frozenset({REGISTER_LEAD, DISTRIBUTE, RECLAIM, VIEW_LEAD, VIEW_
 # Quality control, HR and ops read; they do not work leads.
 READER_ROLES = frozenset({"qc", "hr", "ops"})
 READ_ACTIONS = frozenset({VIEW_LEAD, VIEW_REP, VIEW_REGION})
+# HR also keeps the roster: who is a rep, their quota and cap, who is active.
+HR_ACTIONS = READ_ACTIONS | {REGISTER_REP, MANAGE_REP}
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ def may_act(
         return True
     if actor_role == "system":
         return action in SYSTEM_ACTIONS
+    if actor_role == "hr":
+        return action in HR_ACTIONS
     if actor_role in READER_ROLES:
         return action in READ_ACTIONS
     if actor_role == "manager":

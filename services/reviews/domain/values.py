@@ -44,7 +44,10 @@ class Quarter:
         match = _QUARTER.match(text)
         if match is None:
             raise RuleViolated(f"'{text}' is not a quarter like 2026Q1", field=field)
-        return cls(int(match.group(1)), int(match.group(2)))
+        year = int(match.group(1))
+        if not 1970 <= year <= 2200:  # dates outside this are no business of a sales force
+            raise RuleViolated(f"'{text}': the year must be between 1970 and 2200", field=field)
+        return cls(year, int(match.group(2)))
 
     @classmethod
     def of(cls, moment: datetime) -> Quarter:

@@ -104,6 +104,11 @@ def test_a_rep_cannot_close_a_colleagues_lead() -> None:
         ("system", access.KEEP_PRIVATE, Target("hangzhou", "r1"), False),
         ("qc", access.VIEW_REGION, Target("hangzhou"), True),
         ("qc", access.CLOSE, Target("hangzhou"), False),
+        ("qc", access.MANAGE_REP, Target("hangzhou", "r1"), False),
+        ("hr", access.REGISTER_REP, Target("ningbo"), True),
+        ("hr", access.MANAGE_REP, Target("ningbo", "r1"), True),
+        ("hr", access.ASSIGN, Target("hangzhou"), False),
+        ("ops", access.VIEW_LEAD, Target("hangzhou", "r1"), True),
     ],
 )
 def test_who_may_act(role: str, action: str, target: Target, allowed: bool) -> None:

@@ -10,7 +10,9 @@ import pytest
 
 from services.leads.application import LeadsApplication
 from services.leads.domain.rep import Rep
+from services.leads.integration import to_integration
 from shared.domain import Conflict, Forbidden, RuleViolated
+from shared.events.leads import LeadKeptPrivate, LeadReleased
 
 from .given import POLICY, T0, admin, app, assign, at, hire, rep, stored
 
@@ -61,6 +63,20 @@ def test_at_the_cap_a_swap_keeps_one_and_returns_the_other_to_the_pool_in_one_go
     assert returned.status == "pool" and returned.owners[-1].reason == "swapped_for_private"
     bench = leads.workbench("r1", at(2))
     assert sorted(c.lead_id for c in bench.private_pool) == sorted(held[1:])
+
+
+def test_the_public_events_of_a_swap_name_each_other() -> None:
+    leads, held = keeper(cap=2)
+    leads.keep_private(held[2], "r1", rep("r1", at(2)), return_lead_id=held[0])
+    kept = to_integration(_last(leads, held[2]))
+    released = to_integration(_last(leads, held[0]))
+    assert kept is not None and released is not None
+    assert isinstance(kept.event, LeadKeptPrivate) and kept.event.returned_lead_id == held[0]
+    assert isinstance(released.event, LeadReleased) and released.event.swapped_for_lead_id == held[2]
+
+
+def _last(leads: LeadsApplication, lead_id: str) -> object:
+    return list(leads.events.get(UUID(lead_id)))[-1]
 
 
 def test_a_swap_naming_a_lead_not_in_the_private_pool_changes_neither() -> None:

@@ -192,3 +192,13 @@ def test_a_policy_with_thresholds_out_of_order_is_refused() -> None:
         OutcomePolicy(values_pass=0.8, values_strong=0.7)
     with pytest.raises(ValueError, match="band_b_min"):
         OutcomePolicy(band_a_min=0.5, band_b_min=0.6)
+
+
+def test_a_quarter_of_a_year_no_calendar_can_hold_is_refused_naming_the_field() -> None:
+    from services.reviews.domain.values import Quarter
+    from shared.domain import RuleViolated
+
+    with pytest.raises(RuleViolated, match="between 1970 and 2200") as refused:
+        Quarter.parse("0000Q1")
+    assert refused.value.field == "quarter"
+    assert str(Quarter.parse("2026Q3")) == "2026Q3"

@@ -1,0 +1,119 @@
+"""Leads: one daily distribution of 10,000 reps × 40 leads (400,000 assignments, all regions, one
+run with batched saves) in assignments/s, against a raw batched INSERT of the same stored rows into
+the same kind of store with the same driver (sqlite3); and the process's peak memory.
+
+    .venv/bin/python -m bench.bench_leads      (BENCH_LEADS_REPS, BENCH_LEADS_PER_REP, BENCH_LEADS_REGIONS)
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sqlite3
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from bench.common import Result
+from services.leads.application import LeadsApplication
+from services.leads.domain.values import Address, NewLead
+from services.leads.policy import LeadsPolicy
+from shared.domain import Meta
+
+N_REPS = int(os.environ.get("BENCH_LEADS_REPS", "10000"))
+PER_REP = int(os.environ.get("BENCH_LEADS_PER_REP", "40"))
+N_REGIONS = int(os.environ.get("BENCH_LEADS_REGIONS", "20"))
+DAY = date(2026, 3, 2)
+NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Hangzhou
+ADDRESS = Address("1 Wensan Road", "Hangzhou", 30.2741, 120.1551)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def stocked(path: Path) -> LeadsApplication:
+    """A store with N_REPS reps and N_REPS × PER_REP pool leads, spread over N_REGIONS regions."""
+    policy = LeadsPolicy(default_daily_quota=PER_REP, quota_min=min(30, PER_REP), quota_max=max(50, PER_REP))
+    app = LeadsApplication({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}, policy)
+    admin = Meta("bench", "admin", NOW)
+    regions = [f"region-{r:02d}" for r in range(N_REGIONS)]
+    for i in range(N_REPS):
+        app.register_rep(f"rep-{i:05d}", f"Rep {i}", regions[i % N_REGIONS], date(2025, 1, 6), admin)
+    batch = 20_000
+    total = N_REPS * PER_REP
+    for start in range(0, total, batch):
+        app.register_leads(
+            [
+                NewLead(f"Company {n}", regions[n % N_REGIONS], ADDRESS, float(n % 1000) / 10, "bench")
+                for n in range(start, min(start + batch, total))
+            ],
+            admin,
+        )
+    return app
+
+
+def raw_insert_rate(path: Path, rows: list[tuple[str, int, str, bytes]]) -> float:
+    """The same rows, batched, into the same table shape, with the same driver."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(
+        "CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, topic TEXT, "
+        "state BLOB, PRIMARY KEY (originator_id, originator_version))"
+    )
+    started = time.perf_counter()
+    size = 5000  # the application's save batch
+    for first in range(0, len(rows), size):
+        with conn:
+            conn.executemany(
+                "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+                "VALUES (?,?,?,?)",
+                rows[first : first + size],
+            )
+    seconds = time.perf_counter() - started
+    conn.close()
+    return len(rows) / seconds
+
+
+def main() -> None:
+    print(
+        f"# daily distribution: {N_REPS:,} reps × {PER_REP} leads over {N_REGIONS} regions, one run, SQLite"
+        f" — {platform.node()} {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, one run each"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        app = stocked(Path(tmp) / "leads.sqlite")
+        before = app.recorder.max_notification_id() or 0
+        setup = time.perf_counter() - started
+        print(f"setup: {N_REPS:,} reps and {N_REPS * PER_REP:,} leads stored in {setup:,.1f}s")
+        rss_before = peak_rss_mb()
+        started = time.perf_counter()
+        report = app.distribute(DAY, Meta("scheduler", "system", NOW, correlation_id="bench"))
+        seconds = time.perf_counter() - started
+        rss_after = peak_rss_mb()
+        assert report.assigned == N_REPS * PER_REP, report
+        ours = report.assigned / seconds
+        stored = app.recorder.select_notifications(before, report.assigned + 10, inclusive_of_start=False)
+        rows = [(str(n.originator_id), n.originator_version, n.topic, n.state) for n in stored]
+        baseline = raw_insert_rate(Path(tmp) / "raw.sqlite", rows)
+        app.close()
+    print(
+        f"run: {report.assigned:,} assignments ({len(rows):,} events) in {seconds:,.1f}s; "
+        f"spread {report.spread.min}–{report.spread.max}, fair={report.spread.fair}"
+    )
+    print(
+        Result(
+            "daily distribution (assignments/s)",
+            "rows/s",
+            ours,
+            baseline,
+            "raw batched INSERT, sqlite3",
+        ).line()
+    )
+    print(f"peak RSS: {rss_before:,.0f} MB after setup, {rss_after:,.0f} MB after the run")
+
+
+if __name__ == "__main__":
+    main()
