@@ -94,17 +94,6 @@ class ManagerRotatedEvent(Protocol):
     def effective_at(self) -> datetime: ...
 
 
-def derived_meta(envelope: Envelope) -> Meta:
-    """Who did it and when, by the sending service's word: the same envelope gives the same meta."""
-    return Meta(
-        actor_id=envelope.actor_id,
-        actor_role=envelope.actor_role,
-        at=envelope.occurred_at,
-        correlation_id=envelope.correlation_id,
-        causation_id=str(envelope.event_id),
-    )
-
-
 # --- what commands return -----------------------------------------------------------------
 
 
@@ -691,7 +680,7 @@ class LeadsApplication(ServiceApplication):
         Anything else (another rep's visit, a lead not ours, a visit after the deadline) changes
         nothing here: the visits service judges those.
         """
-        meta = derived_meta(envelope)
+        meta = envelope.caused_meta()
         visited_at = event.visited_at
 
         def handle() -> list[Aggregate]:
@@ -725,7 +714,7 @@ class LeadsApplication(ServiceApplication):
     def on_manager_appointed(
         self, delivery: Delivery, event: ManagerAppointedEvent, envelope: Envelope
     ) -> bool:
-        meta = derived_meta(envelope)
+        meta = envelope.caused_meta()
 
         def handle() -> list[Aggregate]:
             management = self._region_management(event.region, meta)
@@ -736,7 +725,7 @@ class LeadsApplication(ServiceApplication):
 
     def on_manager_rotated(self, delivery: Delivery, event: ManagerRotatedEvent, envelope: Envelope) -> bool:
         """The manager leaves `from_region` and manages `to_region` from `effective_at`."""
-        meta = derived_meta(envelope)
+        meta = envelope.caused_meta()
 
         def handle() -> list[Aggregate]:
             changed: list[Aggregate] = []
