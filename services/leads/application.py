@@ -53,7 +53,7 @@ from services.leads.read_models import (
     rep_view,
     run_summary,
 )
-from shared.application import DataclassAsDict, Delivery, ReadModel, ServiceApplication
+from shared.application import ConcurrentChange, DataclassAsDict, Delivery, ReadModel, ServiceApplication
 from shared.domain import Conflict, DomainError, Meta, NotFound, RuleViolated
 from shared.events.base import Envelope
 
@@ -177,6 +177,8 @@ class LeadsApplication(ServiceApplication):
     def _save(self, *aggregates: Aggregate | None) -> None:
         try:
             self.save(*aggregates)
+        except ConcurrentChange:
+            raise  # already says which aggregate and its current version
         except IntegrityError:
             raise Conflict("someone else changed this meanwhile: read it again and retry") from None
 

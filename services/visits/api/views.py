@@ -155,6 +155,9 @@ def correct_visit(
     """Correct your own visit (rep only): a new event; the visit as first logged stays on record.
     The corrected visit is judged again."""
     principal.require("rep")
+    # Another rep's visit is refused as reading it is (403), not passed off as unknown.
+    if app.get_visit(visit_id).rep_id != principal.actor_id:
+        raise Forbidden("only the rep who logged a visit corrects it", field="visit_id")
     app.correct_visit(
         visit_id,
         reason=body.reason,

@@ -226,7 +226,7 @@ class TestVisitsApi:
             json={"reason": "typo", "notes": "x"},
             headers=world.as_("rep-b", "rep"),
         )
-        assert others.status_code == 404
+        assert others.status_code == 403
         empty = await client.post(
             f"/visits/{visit_id}/corrections", json={"notes": "x"}, headers=world.as_("rep-a", "rep")
         )
