@@ -16,6 +16,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 from eventsourcing.persistence import Notification, PersistenceError, Tracking
 
 from shared.aio import wait_until
@@ -61,6 +62,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
+        self._partitioner = DefaultPartitioner()
         self.connected = False
         self._running = False
         self.failure: str | None = None  # the last unexpected error, until a batch goes through
@@ -99,11 +101,29 @@ class OutboxRelay:
     # --- publishing -------------------------------------------------------------------
 
     async def publish(self, outgoing: Sequence[Outgoing]) -> None:
-        """Send a batch and wait until the broker has acknowledged every message."""
+        """Send a batch and wait until the broker has acknowledged every message.
+
+        Messages are grouped by partition (the default partitioner on the key, as any producer
+        would choose) and sent as whole record batches, in order: far less work per message
+        than one send() each."""
         producer = self._producer
         if producer is None:
             raise KafkaConnectionError("relay is stopping")
-        futures = [await producer.send(self.topic, value=o.value, key=o.key) for o in outgoing]
+        partitions = sorted(await producer.partitions_for(self.topic))
+        by_partition: dict[int, list[Outgoing]] = {}
+        for o in outgoing:
+            by_partition.setdefault(self._partitioner(o.key, partitions, partitions), []).append(o)
+        futures = []
+        for partition, items in by_partition.items():
+            batch = producer.create_batch()
+            for o in items:
+                if batch.append(key=o.key, value=o.value, timestamp=None) is None:  # batch full
+                    batch.close()
+                    futures.append(await producer.send_batch(batch, self.topic, partition=partition))
+                    batch = producer.create_batch()
+                    batch.append(key=o.key, value=o.value, timestamp=None)
+            batch.close()
+            futures.append(await producer.send_batch(batch, self.topic, partition=partition))
         if futures:
             await asyncio.gather(*futures)
 
