@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     # How long to wait for a pooled connection; the library tries 10 times before a 503.
     postgres_connect_timeout: int = Field(default=2, ge=1)
 
+    # Recently used aggregates stay in memory, brought up to date from the store on each read.
+    aggregate_cache_size: int = Field(default=5000, ge=0)
+
     # Kafka: a local broker by default; any cluster by changing bootstrap servers.
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = Field(default="ironarmy", pattern=r"^[A-Za-z0-9._-]+$")
@@ -63,6 +66,9 @@ class ServiceSettings(BaseSettings):
 
     def eventsourcing_env(self, service: str) -> dict[str, str]:
         """The eventsourcing library's environment for one service's own store."""
+        return {**self._store_env(service), "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size)}
+
+    def _store_env(self, service: str) -> dict[str, str]:
         if self.store == "memory":
             return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
         if self.store == "sqlite":
