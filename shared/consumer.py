@@ -215,14 +215,20 @@ class ExactlyOnceConsumer:
                         remaining = remaining[done:]
                     last = messages[-1].offset
                     await consumer.commit({tp: OffsetAndMetadata(last + 1, "")})
-                    highwater = consumer.highwater(tp)
-                    if highwater is not None:
-                        self.metrics.consumer_lag.labels(self.group_id, tp.topic, str(tp.partition)).set(
-                            max(highwater - (last + 1), 0)
-                        )
+                self._report_lag(consumer)
         finally:
             await dead_letters.stop()
             await self._close()
+
+    def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """After every poll, for every assigned partition, even a quiet or a stuck one."""
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue  # no fetch answered yet for this partition
+            applied = self._applied.get((tp.topic, tp.partition), -1)
+            lag = max(highwater - (applied + 1), 0)
+            self.metrics.consumer_lag.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
 
     async def _dead_letter(self, producer: Any, tp: TopicPartition, message: Any, reason: str) -> None:
         log.error(
