@@ -18,6 +18,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -26,6 +27,18 @@ from services.visits.config import VisitsSettings
 from shared.consumer import ExactlyOnceConsumer, Handler
 from shared.kafka import ensure_topics
 from shared.metrics import Metrics
+
+
+class _RebuildConsumer(ExactlyOnceConsumer):
+    """Parks nothing on the live dead-letter topic: a message a rebuild cannot apply is a
+    divergence of the rebuild, not the live service's poison message."""
+
+    def __init__(self, *args: Any, parked: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parked = parked
+
+    async def _dead_letter(self, producer: Any, tp: TopicPartition, message: Any, reason: str) -> None:
+        self.parked.append(f"{tp.topic}[{tp.partition}]@{message.offset} could not be applied: {reason}")
 
 
 @dataclass
@@ -59,9 +72,10 @@ async def _consume_to_end(
     bootstrap_servers: str,
     partitions: int,
     timeout: float,
+    parked: list[str],
 ) -> dict[int, int]:
     ends = await end_offsets(bootstrap_servers, topic, partitions)
-    consumer = ExactlyOnceConsumer(
+    consumer = _RebuildConsumer(
         application,
         handlers,
         group_id=group_id,
@@ -69,6 +83,7 @@ async def _consume_to_end(
         bootstrap_servers=bootstrap_servers,
         partitions=partitions,
         metrics=Metrics("visits-rebuild"),
+        parked=parked,
     )
 
     def caught_up() -> bool:
@@ -120,9 +135,10 @@ async def rebuild_from_topics(
             bootstrap_servers=bootstrap_servers,
             partitions=partitions,
             timeout=timeout,
+            parked=report.divergences,
         )
     report.flags = len(application.list_flags(limit=10**9))
-    report.divergences = list(application.replay_divergences)
+    report.divergences.extend(application.replay_divergences)
     return report
 
 

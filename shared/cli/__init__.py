@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shared.cli import audit, system, topics
+from shared.cli import audit, replay, simulate, system, topics
 
 app = typer.Typer(
     help="Iron Army: run, watch and audit the event-sourced sales backend.", no_args_is_help=True
@@ -12,6 +12,8 @@ app = typer.Typer(
 system.register(app)
 topics.register(app)
 audit.register(app)
+replay.register(app)
+simulate.register(app)
 
 
 def main() -> None:

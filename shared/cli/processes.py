@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -37,14 +38,20 @@ class System:
     gateway_port: int = GATEWAY_PORT
     gateway_run_dir: Path = REPO / "var" / "gateway"
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    logs: dict[str, Path] = field(default_factory=dict)
 
     def port(self, service: str) -> int:
         return self.base_port + SERVICES.index(service)
 
     def start_service(self, service: str, log_dir: Path) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
-        log = (log_dir / f"{service}.log").open("ab")
-        self.processes[service] = subprocess.Popen(
+        self.logs[service] = log_dir / f"{service}.log"
+        # The child keeps its own copy of the descriptor; ours is closed once it has started.
+        with self.logs[service].open("ab") as log:
+            self.processes[service] = self._spawn(service, log)
+
+    def _spawn(self, service: str, log: IO[bytes]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -73,7 +80,7 @@ class System:
         while time.monotonic() < deadline:
             process = self.processes[service]
             if process.poll() is not None:
-                raise RuntimeError(f"{service} exited with {process.returncode}; see var/log/{service}.log")
+                raise RuntimeError(f"{service} exited with {process.returncode}; see {self.logs[service]}")
             try:
                 if httpx.get(url, timeout=2).status_code == 200:
                     return
@@ -96,6 +103,7 @@ class System:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+                process.wait()  # reaped, so no zombie outlives the system
         self.processes.clear()
 
 
