@@ -36,10 +36,6 @@ def _index(events: Iterable[type[IntegrationEvent]]) -> dict[tuple[str, int], ty
 EVENT_MODELS = _index(ALL_EVENTS)
 
 
-def topic_name(prefix: str, service: str) -> str:
-    return f"{prefix}.{service}"
-
-
 def event_id_for(aggregate_id: UUID | str, version: int) -> UUID:
     """One stored event, one event id: a relay that publishes it twice publishes the same id."""
     return stable_id("event", aggregate_id, version)
