@@ -115,6 +115,7 @@ class Broker:
 @pytest.fixture(scope="session")
 def fault_broker() -> Iterator[Broker]:
     broker = Broker()
+    broker.run("stop")  # one an interrupted session left behind, found by its pid file
     shutil.rmtree(broker.env["KAFKA_DATA_DIR"], ignore_errors=True)
     broker.run("up")
     yield broker
