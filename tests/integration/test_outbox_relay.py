@@ -138,7 +138,10 @@ async def test_a_relay_that_dies_mid_batch_resends_and_the_consumer_counts_each_
         o: consumer.metrics.consumed.labels(consumer.group_id, topic, o)._value.get()
         for o in ("applied", "duplicate")
     }
-    assert outcomes == {"applied": total, "duplicate": published}
+    # Each stored event applied once; each re-published one recognised (a redelivery after a
+    # group rebalance under load may add store-level duplicates, never applications).
+    assert outcomes["applied"] == total
+    assert outcomes["duplicate"] >= published
 
 
 async def test_the_same_message_delivered_twice_changes_nothing(
