@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -21,6 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import Principal, Unauthenticated
 from shared.clock import MovableClock
@@ -226,6 +227,43 @@ def _platform_router() -> APIRouter:
     return router
 
 
+class RequestIdAndMetrics:
+    """Outermost, as plain ASGI (no per-request task group): keeps or makes the request id,
+    echoes it, and counts and times every request by route."""
+
+    def __init__(self, app: ASGIApp, context: ServiceContext[Any]) -> None:
+        self.app = app
+        self.context = context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given or str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            metrics, service = self.context.metrics, self.context.spec.name
+            metrics.requests.labels(service, scope["method"], path, str(status)).inc()
+            metrics.request_seconds.labels(service, path).observe(time.perf_counter() - started)
+
+
 def create_app(context: ServiceContext[Any]) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -245,22 +283,7 @@ def create_app(context: ServiceContext[Any]) -> FastAPI:
     # Added first, so it runs inside the request-id middleware: replayed answers get an id too.
     app.middleware("http")(IdempotencyGuard(context.application, context.tokens))
 
-    @app.middleware("http")
-    async def request_id_and_metrics(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
-        request.state.request_id = request_id
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        context.metrics.requests.labels(
-            context.spec.name, request.method, path, str(response.status_code)
-        ).inc()
-        context.metrics.request_seconds.labels(context.spec.name, path).observe(time.perf_counter() - started)
-        response.headers["X-Request-ID"] = request_id
-        return response
+    app.add_middleware(RequestIdAndMetrics, context=context)
 
     app.include_router(_platform_router())
     for router in context.spec.routers:
