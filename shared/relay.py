@@ -127,17 +127,6 @@ class OutboxRelay:
         if futures:
             await asyncio.gather(*futures)
 
-    async def step(self, after: int) -> int:
-        """Publish one batch after `after` and record it; returns the new position."""
-        outgoing, last = await asyncio.to_thread(self.read_batch, after)
-        if last == after:
-            return after
-        await self.publish(outgoing)
-        await asyncio.to_thread(self.record_position, last)
-        self.metrics.relay_published.labels(self.topic).inc(len(outgoing))
-        self.metrics.relay_position.labels(self.topic).set(last)
-        return last
-
     async def pump(self, position: int) -> int:
         """Publish batch after batch until caught up, reading the next batch from the store
         while the broker acknowledges the current one; returns the last position recorded."""
