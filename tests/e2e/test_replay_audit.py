@@ -5,9 +5,7 @@ and the audit trail of a rep or a lead is the cross-service timeline with its ev
 from __future__ import annotations
 
 import sqlite3
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +20,7 @@ from shared.auth import TokenAuthority
 from shared.cli import app as cli
 from shared.cli.processes import System
 from shared.settings import ServiceSettings
+from tests.support.kafka_helpers import eventually_blocking
 
 PHOTO = "sha256:" + "cd" * 32
 WHERE = {"lat": 30.27, "lon": 120.15}  # the customers' address, and where honest visits happen
@@ -41,12 +40,6 @@ class Gateway:
         response = self.call(method, path, actor, role, **kwargs)
         assert response.status_code in (200, 201), (method, path, response.status_code, response.text)
         return response.json()
-
-    def until(self, what: str, check: Callable[[], bool], timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            assert time.monotonic() < deadline, f"{what} not reached after {timeout}s"
-            time.sleep(0.1)
 
 
 @dataclass(frozen=True)
@@ -108,7 +101,7 @@ def story(system: System) -> Story:
     now = latest + timedelta(hours=2)
     for service in services:
         gw.ok("POST", f"/{service}/_clock", "ops-1", "ops", json={"to": now.isoformat()})
-    gw.until(
+    eventually_blocking(
         "visits knows the leads",
         lambda: all(
             gw.call("GET", f"/visits/leads/{lead}/owners", "qc-1", "qc").status_code == 200 for lead in leads
@@ -152,11 +145,11 @@ def story(system: System) -> Story:
     )
     quarter = f"{now.year}Q{(now.month - 1) // 3 + 1}"
     gw.ok("POST", "/reviews/reviews", "hr-1", "hr", json={"rep_id": liu, "quarter": quarter})
-    gw.until(
+    eventually_blocking(
         "reviews opened the red-line case",
         lambda: bool(gw.ok("GET", "/reviews/red-line-cases", "hr-1", "hr", params={"rep_id": liu})),
     )
-    gw.until(
+    eventually_blocking(
         "leads counted the honest visit as a follow-up",
         lambda: gw.ok("GET", f"/leads/leads/{leads[0]}", "admin-1", "admin")["follow_ups"] == 1,
     )

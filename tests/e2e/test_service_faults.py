@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from shared.events.catalog import Published, make_envelope
 from shared.kafka import ensure_topics, make_producer
 from shared.settings import ServiceSettings
 from tests.conftest import KAFKA
+from tests.support.kafka_helpers import eventually_blocking
 
 pytestmark = pytest.mark.slow
 
@@ -202,14 +202,6 @@ def applied(store: VisitsApplication, group: str, topic: str, ends: dict[int, in
     return total
 
 
-def until(what: str, check: Callable[[], bool], timeout: float) -> None:
-    """Poll a condition another process makes true (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what} not reached after {timeout}s"
-        time.sleep(0.05)
-
-
 async def test_killed_mid_consume_and_restarted_the_service_answers_as_a_clean_rebuild(
     visits_process: VisitsProcess,
 ) -> None:
@@ -226,7 +218,7 @@ async def test_killed_mid_consume_and_restarted_the_service_answers_as_a_clean_r
         seen.append(svc.metrics().get("applied", 0))
         return seen[-1] >= total * 0.1
 
-    await asyncio.to_thread(until, "a tenth of the backlog applied", part_way, 45)
+    await asyncio.to_thread(eventually_blocking, "a tenth of the backlog applied", part_way, 45)
     svc.kill()
     before = svc.store()
     try:
@@ -240,14 +232,17 @@ async def test_killed_mid_consume_and_restarted_the_service_answers_as_a_clean_r
     store = svc.store()
     try:
         await asyncio.to_thread(
-            until,
+            eventually_blocking,
             "the restarted service caught up",
             lambda: applied(store, svc.group, svc.leads_topic, ends) == total,
             45,
         )
         # It went on from its stored position: each message applied once across both lives.
         await asyncio.to_thread(
-            until, "the counter caught up", lambda: svc.metrics()["applied"] >= total - applied_before, 10
+            eventually_blocking,
+            "the counter caught up",
+            lambda: svc.metrics()["applied"] >= total - applied_before,
+            10,
         )
         assert svc.metrics()["applied"] == total - applied_before
         rebuilt = VisitsApplication({"PERSISTENCE_MODULE": "eventsourcing.popo"})
@@ -307,7 +302,7 @@ async def test_a_consumer_that_falls_behind_shows_its_lag_on_metrics_and_catches
         lags.append(sum(v for k, v in metrics.items() if k.startswith("lag:")))
         return lags[-1] > 0
 
-    await asyncio.to_thread(until, "consumer_lag_messages above 0", behind, 45)
+    await asyncio.to_thread(eventually_blocking, "consumer_lag_messages above 0", behind, 45)
     total = await producing
     ends = await end_offsets(KAFKA, svc.leads_topic, PARTITIONS)
     assert sum(ends.values()) == total
@@ -317,7 +312,7 @@ async def test_a_consumer_that_falls_behind_shows_its_lag_on_metrics_and_catches
         lags.append(sum(v for k, v in metrics.items() if k.startswith("lag:")))
         return metrics.get("applied", 0) >= total and all(metrics.get(f"lag:{p}") == 0 for p in ends)
 
-    await asyncio.to_thread(until, "lag back to 0 with every message applied", caught_up, 45)
+    await asyncio.to_thread(eventually_blocking, "lag back to 0 with every message applied", caught_up, 45)
     assert max(lags) > 0 and lags[-1] == 0
     metrics = svc.metrics()
     assert metrics["applied"] == total and metrics.get("duplicate", 0) == 0

@@ -55,3 +55,12 @@ async def eventually_async(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached after {timeout}s")
         await asyncio.sleep(0.05)
+
+
+def eventually_blocking(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
+    """`eventually` for synchronous tests and worker threads: poll, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached after {timeout}s")
+        time.sleep(0.05)
