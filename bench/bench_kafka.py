@@ -143,9 +143,7 @@ async def main() -> None:
             batch_size=1000,
         )
         await relay.start_producer()
-        position = 0
-        while position < (app.recorder.max_notification_id() or 0):
-            position = await relay.step(position)
+        await relay.pump(0)
         await relay.stop()
         ours = statistics.median([await rebuild_rate(topic, tmp, i) for i in range(REPEATS)])
         raw = statistics.median([await raw_consumer_rate(topic) for _ in range(REPEATS)])

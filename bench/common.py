@@ -10,7 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from shared.runtime import tune_gc
+
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+
+tune_gc()  # as every service process runs (shared.web's lifespan)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any, ClassVar, TypeVar
@@ -21,9 +21,11 @@ from eventsourcing.persistence import (
     Tracking,
     Transcoding,
 )
+from eventsourcing.sqlite import SQLiteFactory
 
 from shared.chain import ChainedEventStore, ChainedMapper
 from shared.domain import Conflict, DomainError, Meta, stable_id
+from shared.persistence import BatchedSQLiteProcessRecorder
 
 T = TypeVar("T")
 
@@ -175,6 +177,17 @@ class _Batch:
                 self.pending[cursor_id] = cursor
 
 
+def collect(processing: ProcessingEvent[UUID], objs: Iterable[Any]) -> None:
+    """ProcessingEvent.collect_events without its runtime protocol checks for our aggregates
+    (a fifth of the cost of a save of small aggregates)."""
+    for obj in objs:
+        if isinstance(obj, Aggregate):
+            processing.events.extend(obj.collect_events())
+            processing.aggregates[obj.id] = obj
+        elif obj is not None:
+            processing.collect_events(obj)
+
+
 class ReadModel:
     """An in-memory view of a service, built only from its own stored domain events.
 
@@ -224,8 +237,11 @@ class ServiceApplication(Application[UUID]):
             for obj in objs
             if isinstance(obj, Aggregate) and obj.pending_events
         }
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        collect(processing, objs)
+        processing.saved_kwargs.update(kwargs)
         try:
-            return super().save(*objs, **kwargs)
+            recordings = self._record(processing)
         except IntegrityError as error:
             for aggregate_id, version in expected.items():
                 last = self.recorder.select_events(aggregate_id, desc=True, limit=1)
@@ -238,6 +254,9 @@ class ServiceApplication(Application[UUID]):
                         expected_version=version,
                     ) from error
             raise
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        return recordings
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         super()._notify(recordings)
@@ -304,6 +323,12 @@ class ServiceApplication(Application[UUID]):
         return ChainedEventStore(mapper=self.mapper, recorder=self.recorder)
 
     def construct_recorder(self) -> ProcessRecorder:
+        factory = self.factory
+        if isinstance(factory, SQLiteFactory) and not factory.env.get(factory.PROCESS_RECORDER_TOPIC):
+            recorder = BatchedSQLiteProcessRecorder(datastore=factory.datastore)
+            if factory.env_create_table():
+                recorder.create_table()
+            return recorder
         return self.factory.process_recorder()
 
     @property
@@ -364,7 +389,7 @@ class ServiceApplication(Application[UUID]):
                 self._local.batch = None
             batch.advance_cursors()
             processing: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
-            processing.collect_events(*batch.pending.values())
+            collect(processing, batch.pending.values())
             try:
                 recordings = self._record(processing)
             except IntegrityError:

@@ -27,6 +27,7 @@ from shared.auth import Principal, Unauthenticated
 from shared.clock import MovableClock
 from shared.domain import Conflict, DomainError, Meta
 from shared.idempotency import IdempotencyGuard
+from shared.runtime import tune_gc
 from shared.service import ServiceContext
 
 log = logging.getLogger(__name__)
@@ -267,6 +268,7 @@ class RequestIdAndMetrics:
 def create_app(context: ServiceContext[Any]) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        tune_gc()
         await context.start()
         try:
             yield

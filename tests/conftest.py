@@ -14,6 +14,10 @@ import psycopg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+# Every stored event is decoded again as it is encoded and compared type for type (shared.codec);
+# services the e2e tests start inherit it.
+os.environ.setdefault("IRONARMY_CHECK_CODEC", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 KAFKA = os.environ.get("IRONARMY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 PG = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from shared.cli import audit, replay, simulate, system, topics
+from shared.runtime import tune_gc
 
 app = typer.Typer(
     help="Iron Army: run, watch and audit the event-sourced sales backend.", no_args_is_help=True
@@ -17,4 +18,5 @@ simulate.register(app)
 
 
 def main() -> None:
+    tune_gc()  # replay and simulate hold as much as a service does
     app()

@@ -1,0 +1,64 @@
+"""The write path on each store: notification ids said by a save are the rows' ids, a save is
+all or nothing, and a consumed batch records its position with its events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from shared.chain import verify
+from shared.domain import Meta
+from shared.persistence import BatchedSQLiteProcessRecorder
+from tests.support.probe import Probe, ProbeApplication
+
+META = Meta("u-1", "admin", datetime(2026, 1, 5, 9, tzinfo=UTC))
+
+
+def test_saves_say_the_notification_ids_the_store_gave(store_env: dict[str, str]) -> None:
+    app = ProbeApplication(store_env)
+    if store_env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+        assert isinstance(app.recorder, BatchedSQLiteProcessRecorder)
+    said = []
+    for size in (1, 7, 300):
+        probes = [Probe(f"p{i}", META) for i in range(size)]
+        for probe in probes:
+            probe.assign("rep-1", META)
+        said += [
+            (r.notification.id, r.notification.originator_id, r.notification.originator_version)
+            for r in app.save(*probes)
+        ]
+    stored = [
+        (n.id, n.originator_id, n.originator_version) for n in app.recorder.select_notifications(1, 10_000)
+    ]
+    assert said == stored and len(stored) == 2 * (1 + 7 + 300)
+    assert verify(app.process_recorder).broken is None
+    app.close()
+
+
+def test_a_save_that_conflicts_writes_nothing(store_env: dict[str, str]) -> None:
+    app = ProbeApplication(store_env)
+    probe_id = app.create("p", META)
+    stale = app.repository.get(probe_id)
+    app.assign_many(probe_id, ["rep-1"], META)
+    fresh = Probe("q", META)
+    stale.assign("rep-2", META)
+    before = app.recorder.max_notification_id()
+    with pytest.raises(IntegrityError):
+        app.save(fresh, stale)
+    assert app.recorder.max_notification_id() == before
+    assert fresh.id not in app.repository
+    app.close()
+
+
+def test_events_and_the_consumed_position_are_written_together(store_env: dict[str, str]) -> None:
+    app = ProbeApplication(store_env)
+    probe = Probe("p", META)
+    app.events.put(probe.collect_events(), tracking=Tracking("upstream", 41))
+    assert app.process_recorder.max_tracking_id("upstream") == 41
+    again = Probe("q", META)
+    with pytest.raises(IntegrityError):  # the same position twice: the second is refused whole
+        app.events.put(again.collect_events(), tracking=Tracking("upstream", 41))
+    assert again.id not in app.repository
+    app.close()
