@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import Application, ProcessingEvent, Repository
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import (
     IntegrityError,
@@ -139,7 +139,15 @@ class _BatchRepository:
         return self.pending[aggregate_id]
 
     def __contains__(self, aggregate_id: UUID) -> bool:
-        return aggregate_id in self.pending or aggregate_id in self.store
+        """Loads what it finds, as the library's `in` does, but keeps it for the `get` that
+        usually follows (the library would load it again)."""
+        if aggregate_id in self.pending:
+            return True
+        try:
+            self.pending[aggregate_id] = self.store.get(aggregate_id)
+        except AggregateNotFoundError:
+            return False
+        return True
 
 
 class _Batch:

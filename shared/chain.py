@@ -12,8 +12,8 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -31,8 +31,6 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic, resolve_topic
 
 from shared.codec import codec_for
-
-F = TypeVar("F")
 
 MARK = b"\x00"
 GENESIS = "0" * 64
@@ -52,24 +50,6 @@ def link(previous: str, originator_id: UUID | str, version: int, topic: str, bod
     return digest.hexdigest()
 
 
-def _frozen(cls: type[F], *values: Any) -> F:
-    """An instance of a frozen dataclass of the library, made without its field-by-field
-    object.__setattr__ (a third of the cost of a small stored event)."""
-    obj = object.__new__(cls)
-    object.__setattr__(obj, "__dict__", dict(zip(_field_names(cls), values, strict=True)))
-    return obj
-
-
-_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
-
-
-def _field_names(cls: type[Any]) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
-    return names
-
-
 def _columns(s: StoredEvent) -> tuple[UUID | str, int, str, bytes]:
     return s.originator_id, s.originator_version, s.topic, s.state
 
@@ -79,7 +59,7 @@ class ChainedMapper(Mapper[UUID]):
     library's tagged JSON; reads events whether or not they carry a chain link."""
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        return _frozen(StoredEvent, *self.to_parts(domain_event))
+        return StoredEvent(*self.to_parts(domain_event))
 
     def to_parts(self, domain_event: Any) -> tuple[UUID, int, str, bytes]:
         """The stored event's columns: originator id and version, topic, state."""
@@ -171,7 +151,7 @@ class ChainedEventStore(EventStore[UUID]):
                     chain = self._previous(key, event_version)
             version = event_version
             chain = link(chain, name, version, topic, state)
-            stored_events.append(_frozen(StoredEvent, key, version, topic, state + MARK + chain.encode()))
+            stored_events.append(StoredEvent(key, version, topic, state + MARK + chain.encode()))
         if key is not None:
             written[key] = (version, chain)
         notification_ids = self.recorder.insert_events(stored_events, **kwargs)
@@ -179,14 +159,7 @@ class ChainedEventStore(EventStore[UUID]):
         if not notification_ids:
             return []
         rows = zip(domain_events, stored_events, notification_ids, strict=True)
-        return [
-            _frozen(
-                Recording,
-                event,
-                _frozen(Notification, s.originator_id, s.originator_version, s.topic, s.state, n),
-            )
-            for event, s, n in rows
-        ]
+        return [Recording(event, Notification(*_columns(s), n)) for event, s, n in rows]
 
     def get(
         self,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -13,9 +15,24 @@ ROLES = ("rep", "manager", "qc", "hr", "ops", "admin", "system")
 IRONARMY_NAMESPACE = uuid5(NAMESPACE_URL, "urn:ironarmy")
 
 
+@lru_cache(maxsize=1 << 16, typed=True)
 def stable_id(*parts: object) -> UUID:
-    """A UUID that is the same every time for the same natural key."""
+    """A UUID that is the same every time for the same natural key (and, for recent keys, the
+    same object: uuid5 costs a SHA-1, and consumers derive two ids a message)."""
     return uuid5(IRONARMY_NAMESPACE, "/".join(str(p) for p in parts))
+
+
+_NAMESPACE_BYTES = IRONARMY_NAMESPACE.bytes
+
+
+def stable_id_text(*parts: object) -> str:
+    """`str(stable_id(*parts))`, for keys seen once (an event's id as the relay publishes it):
+    not cached, and no UUID object made on the way."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + "/".join(map(str, parts)).encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = digest.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 @dataclass(frozen=True)

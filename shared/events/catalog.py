@@ -11,7 +11,7 @@ from uuid import UUID
 import orjson
 from pydantic import ValidationError
 
-from shared.domain import stable_id
+from shared.domain import stable_id_text
 from shared.events import leads, reviews, rotation, visits
 from shared.events.base import Envelope, IntegrationEvent
 
@@ -38,7 +38,12 @@ EVENT_MODELS = _index(ALL_EVENTS)
 
 def event_id_for(aggregate_id: UUID | str, version: int) -> UUID:
     """One stored event, one event id: a relay that publishes it twice publishes the same id."""
-    return stable_id("event", aggregate_id, version)
+    return UUID(event_id_text(aggregate_id, version))
+
+
+def event_id_text(aggregate_id: UUID | str, version: int) -> str:
+    """The event id as text (what the envelope carries), made without a UUID object."""
+    return stable_id_text("event", aggregate_id, version)
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ def envelope_bytes(
     event = published.event
     return orjson.dumps(
         {
-            "event_id": event_id_for(aggregate_id, aggregate_version),
+            "event_id": event_id_text(aggregate_id, aggregate_version),
             "event_type": event.event_type,
             "schema_version": event.schema_version,
             "aggregate_type": published.aggregate_type,

@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from shared.consumer import ExactlyOnceConsumer
 from shared.domain import Meta
@@ -88,6 +89,8 @@ async def test_stored_events_reach_the_topic_in_order_keyed_by_aggregate(
         assert envelope.event_id == event_id_for(envelope.aggregate_id, envelope.aggregate_version)
         assert envelope.actor_id == "ops-1" and envelope.correlation_id == "c-1"
         versions_by_key[record.key].append(envelope.aggregate_version)
+        # where any producer with the default partitioner would have put it (the relay caches it)
+        assert record.partition == DefaultPartitioner()(record.key, [0, 1, 2], [0, 1, 2])
     assert sorted(versions_by_key) == sorted(str(p).encode() for p in probe_ids)
     for versions in versions_by_key.values():
         assert versions == [2, 3, 4, 5, 6]  # version 1 (created) has no public form
