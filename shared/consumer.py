@@ -198,6 +198,7 @@ class ExactlyOnceConsumer:
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+                done_upto: dict[TopicPartition, OffsetAndMetadata] = {}
                 for tp, messages in batches.items():
                     self.failure = None
                     remaining = list(messages)
@@ -213,8 +214,9 @@ class ExactlyOnceConsumer:
                             self.metrics.consumed.labels(self.group_id, tp.topic, "dead_lettered").inc()
                             done += 1
                         remaining = remaining[done:]
-                    last = messages[-1].offset
-                    await consumer.commit({tp: OffsetAndMetadata(last + 1, "")})
+                    done_upto[tp] = OffsetAndMetadata(messages[-1].offset + 1, "")
+                if done_upto:  # one round trip a poll, for Kafka's tools (the store decides)
+                    await consumer.commit(done_upto)
                 self._report_lag(consumer)
         finally:
             await dead_letters.stop()
