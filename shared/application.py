@@ -266,6 +266,13 @@ class ServiceApplication(Application[UUID]):
         self._notify(recordings)
         return recordings
 
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """The library's, without its walk over every saved event when none of the aggregates
+        saved is of a type that takes snapshots (most saves)."""
+        intervals = self.snapshotting_intervals
+        if any(type(aggregate) in intervals for aggregate in processing_event.aggregates.values()):
+            super()._take_snapshots(processing_event)
+
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         super()._notify(recordings)
         if recordings:
