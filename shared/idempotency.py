@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -18,8 +17,10 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
-from fastapi import Request, Response
+from fastapi import Response
 from fastapi.responses import JSONResponse
+from starlette.datastructures import URL, Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.application import ServiceApplication
 from shared.auth import TokenAuthority, Unauthenticated
@@ -64,7 +65,11 @@ def _refusal(status: int, message: str) -> JSONResponse:
 
 
 class IdempotencyGuard:
-    def __init__(self, application: ServiceApplication, tokens: TokenAuthority) -> None:
+    """Plain ASGI middleware (no per-request task group or response streaming wrapper): only a
+    POST with an Idempotency-Key and a bearer token pays for anything beyond one header lookup."""
+
+    def __init__(self, app: ASGIApp, application: ServiceApplication, tokens: TokenAuthority) -> None:
+        self.app = app
         self.application = application
         self.tokens = tokens
 
@@ -99,8 +104,8 @@ class IdempotencyGuard:
         record.complete(status, response_body.decode(), media_type)
         self.application.save(record)
 
-    def caller(self, request: Request) -> str | None:
-        auth = request.headers.get("authorization", "")
+    def caller(self, headers: Headers) -> str | None:
+        auth = headers.get("authorization", "")
         if not auth.lower().startswith("bearer "):
             return None
         try:
@@ -108,37 +113,69 @@ class IdempotencyGuard:
         except Unauthenticated:
             return None
 
-    async def __call__(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        key = request.headers.get(HEADER)
-        if request.method != "POST" or key is None:
-            return await call_next(request)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        key = headers.get(HEADER)
+        if key is None:
+            await self.app(scope, receive, send)
+            return
         if not 1 <= len(key) <= 200:
-            return _refusal(422, "Idempotency-Key must be 1 to 200 characters")
-        caller = self.caller(request)
+            await _refusal(422, "Idempotency-Key must be 1 to 200 characters")(scope, receive, send)
+            return
+        caller = self.caller(headers)
         if caller is None:
-            return await call_next(request)  # the route answers 401 itself
-        body = await request.body()
-        request_hash = hashlib.sha256(
-            request.method.encode() + request.url.path.encode() + b"\0" + body
-        ).hexdigest()
+            await self.app(scope, receive, send)  # the route answers 401 itself
+            return
+        body = await _read_body(receive)
+        path = URL(scope=scope).path
+        request_hash = hashlib.sha256(b"POST" + path.encode() + b"\0" + body).hexdigest()
         claimed = await asyncio.to_thread(self.claim, caller, key, request_hash)
         if isinstance(claimed, Response):
-            return claimed
-        response = await call_next(request)
-        chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
-        content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
-        if response.status_code < 500:
+            await claimed(scope, receive, send)
+            return
+
+        replayed = False
+
+        async def receive_body() -> Message:
+            # The route reads the body already read; after it, whatever the client sends next.
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        # The answer is held back until the key is completed with it, as a retry will get it.
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def hold(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive_body, hold)
+        status: int = start["status"]
+        content = b"".join(chunks)
+        if status < 500:
             # A 4xx is an answer too; a 5xx is not, and may be retried with the same key.
-            await asyncio.to_thread(
-                self.complete,
-                claimed,
-                content,
-                response.status_code,
-                response.media_type or "application/json",
-            )
-        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-        return Response(
-            content, status_code=response.status_code, headers=headers, media_type=response.media_type
-        )
+            media_type = Headers(raw=start.get("headers", [])).get("content-type", "application/json")
+            await asyncio.to_thread(self.complete, claimed, content, status, media_type)
+        await send(start)
+        await send({"type": "http.response.body", "body": content, "more_body": False})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)

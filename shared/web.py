@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_context(request: Request) -> ServiceContext[Any]:
+# The dependencies below are `async def`: they do no I/O, and a plain `def` would cost each
+# request a hop to the thread pool and back per dependency.
+async def get_context(request: Request) -> ServiceContext[Any]:
     context: ServiceContext[Any] = request.app.state.context
     return context
 
@@ -43,7 +45,7 @@ def get_context(request: Request) -> ServiceContext[Any]:
 Context = Annotated[ServiceContext[Any], Depends(get_context)]
 
 
-def get_principal(
+async def get_principal(
     context: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -55,7 +57,7 @@ def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def command_meta(request: Request, principal: CurrentPrincipal, context: Context) -> Meta:
+async def command_meta(request: Request, principal: CurrentPrincipal, context: Context) -> Meta:
     """Who is acting, at the service's clock time, in which conversation (request ids)."""
     request_id: str = request.state.request_id
     return principal.meta(
@@ -283,7 +285,7 @@ def create_app(context: ServiceContext[Any]) -> FastAPI:
     app.state.context = context
     install_error_handlers(app)
     # Added first, so it runs inside the request-id middleware: replayed answers get an id too.
-    app.middleware("http")(IdempotencyGuard(context.application, context.tokens))
+    app.add_middleware(IdempotencyGuard, application=context.application, tokens=context.tokens)
 
     app.add_middleware(RequestIdAndMetrics, context=context)
 

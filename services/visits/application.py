@@ -4,6 +4,7 @@ topic, judge every visit by the detection rules, and serve the QC desk and the a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
@@ -50,6 +51,12 @@ from shared.events.base import Envelope
 T = TypeVar("T")
 
 SCHEDULER_ACTOR = "scheduler"
+
+
+@dataclass(frozen=True)
+class LoggedVisit:
+    visit_id: str
+    recorded_at: datetime  # the service's clock when it was first logged
 
 
 class VisitsApplication(ServiceApplication):
@@ -149,6 +156,33 @@ class VisitsApplication(ServiceApplication):
         """Log a visit of the acting rep (meta.actor_id: from the token, never from the body) at
         the service's time (meta.at), judge it, and return its id. The same client_ref with the
         same content returns the same id; with other content it is a 409."""
+        return self.record_visit(
+            lead_id=lead_id,
+            visited_at=visited_at,
+            meta=meta,
+            position=position,
+            checkin_position=checkin_position,
+            photo_hash=photo_hash,
+            notes=notes,
+            left_at=left_at,
+            client_ref=client_ref,
+        ).visit_id
+
+    def record_visit(
+        self,
+        *,
+        lead_id: str,
+        visited_at: datetime,
+        meta: Meta,
+        position: GeoPoint | None = None,
+        checkin_position: GeoPoint | None = None,
+        photo_hash: str | None = None,
+        notes: str = "",
+        left_at: datetime | None = None,
+        client_ref: str | None = None,
+    ) -> LoggedVisit:
+        """`log_visit`, answering with the visit's recorded time as well (the first request's,
+        for a retried one), so the API need not wait for the read models to answer."""
         rep_id = meta.actor_id
         lead = self._lead(lead_id)
         visit = new_visit(
@@ -165,14 +199,15 @@ class VisitsApplication(ServiceApplication):
             now=meta.at,
         )
 
-        def attempt() -> str:
+        def attempt() -> LoggedVisit:
             log = self._get(VisitLog.create_id(rep_id)) or VisitLog(rep_id=rep_id, meta=meta)
             existing = log.visits.get(visit.visit_id)
             if existing is not None and _same_visit(existing.facts, visit) and existing.notes == notes:
-                return visit.visit_id  # a retried request: already logged
+                # A retried request: already logged.
+                return LoggedVisit(visit.visit_id, existing.facts.recorded_at)
             log.log_visit(visit, notes=notes, client_ref=client_ref, lead=lead, policy=self.policy, meta=meta)
             self.save(log)
-            return visit.visit_id
+            return LoggedVisit(visit.visit_id, visit.recorded_at)
 
         return self._retrying(attempt)
 

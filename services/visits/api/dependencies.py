@@ -10,7 +10,7 @@ from services.visits.application import VisitsApplication
 from shared.web import Context
 
 
-def get_visits(context: Context) -> VisitsApplication:
+async def get_visits(context: Context) -> VisitsApplication:  # no I/O: no thread hop
     application = context.application
     assert isinstance(application, VisitsApplication), "the visits routes need the visits service"
     return application

@@ -99,7 +99,7 @@ def log_visit(
     judged by every detection rule at once (a rep never sees the result)."""
     principal.require("rep")
     checkin = body.checkin
-    visit_id = app.log_visit(
+    logged = app.record_visit(
         lead_id=body.lead_id,
         visited_at=body.visited_at,
         left_at=body.left_at,
@@ -110,7 +110,7 @@ def log_visit(
         client_ref=body.client_ref,
         meta=meta,
     )
-    return VisitCreatedPublic(id=visit_id, recorded_at=app.get_visit(visit_id).recorded_at)
+    return VisitCreatedPublic(id=logged.visit_id, recorded_at=logged.recorded_at)
 
 
 @visits.get("", response_model=list[VisitPublic])

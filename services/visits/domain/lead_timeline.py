@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from services.visits.domain.copying import copy_sharing_frozen_values
 from services.visits.domain.ownership import LeadFact, LeadFacts
 from services.visits.domain.values import GeoPoint
 from shared.domain import Meta, RuleViolated, stable_id
@@ -35,6 +37,10 @@ class LeadTimeline(Aggregate):
         self.customer_position_event_id: str | None = None
         self.facts: list[LeadFact] = []
         self.event_ids: dict[str, int] = {}  # a re-published event (same id) changes nothing
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> LeadTimeline:
+        # The facts are frozen and only ever appended: copying the containers is enough.
+        return copy_sharing_frozen_values(self)
 
     def record(self, fact: LeadFact, meta: Meta) -> bool:
         """Record one consumed leads event; False if this very event was recorded before."""

@@ -10,10 +10,12 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from services.visits.domain.copying import copy_sharing_frozen_values
 from services.visits.domain.ownership import LeadFacts
 from services.visits.domain.rules import RULE_FUNCTIONS, SYMMETRIC_RULES, RepHistory, RuleContext, detect
 from services.visits.domain.values import (
@@ -265,6 +267,10 @@ class VisitLog(Aggregate):
         self.breaches: dict[str, MinorBreach] = {}
         self.summarised_weeks: list[str] = []
         self.look_backs: list[str] = []
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> VisitLog:
+        # Every record held is frozen and a change replaces it: copying the containers is enough.
+        return copy_sharing_frozen_values(self)
 
     # --- logging and correcting -------------------------------------------------------------
 

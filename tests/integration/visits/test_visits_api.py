@@ -115,6 +115,30 @@ class TestVisitsApi:
         assert envelope["payload"]["visit_id"] == visit_id and envelope["payload"]["rep_id"] == "rep-a"
         assert (envelope["actor_id"], envelope["actor_role"]) == ("rep-a", "rep")
 
+    async def test_a_retried_visit_gets_the_first_answer_with_a_client_ref_or_an_idempotency_key(
+        self, world: World
+    ) -> None:
+        rep = world.as_("rep-a", "rep")
+        by_ref = visit_body(L1, NOW - timedelta(hours=1), client_ref="phone-2")
+        first = await world.svc.client.post("/visits", json=by_ref, headers=rep)
+        world.clock.advance(timedelta(minutes=5))
+        again = await world.svc.client.post("/visits", json=by_ref, headers=rep)
+        assert first.status_code == again.status_code == 201
+        assert again.json() == first.json()  # the time it was first recorded, not the retry's
+
+        keyed = {**rep, "Idempotency-Key": "visit-3"}
+        body = visit_body(L1, NOW - timedelta(minutes=10))
+        answer = await world.svc.client.post("/visits", json=body, headers=keyed)
+        stored = world.svc.application.recorder.max_notification_id()
+        world.clock.advance(timedelta(minutes=5))
+        replayed = await world.svc.client.post("/visits", json=body, headers=keyed)
+        assert answer.status_code == replayed.status_code == 201 and replayed.json() == answer.json()
+        assert replayed.headers["Idempotent-Replayed"] == "true" and "x-request-id" in replayed.headers
+        assert world.svc.application.recorder.max_notification_id() == stored
+        other = visit_body(L1, NOW - timedelta(minutes=8))
+        reused = await world.svc.client.post("/visits", json=other, headers=keyed)
+        assert reused.status_code == 422 and reused.json()["field"] == "Idempotency-Key"
+
     async def test_bad_input_is_a_4xx_that_names_the_field(self, world: World) -> None:
         rep = world.as_("rep-a", "rep")
         cases: list[tuple[dict[str, Any], int, str]] = [

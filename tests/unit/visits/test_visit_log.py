@@ -121,6 +121,15 @@ class TestLoggingAVisit:
             self.log(app, at(1.5), at(1.6), client_ref="phone-42")
         assert refused.value.field == "client_ref"
 
+    def test_a_retried_request_is_answered_with_the_first_requests_recorded_time(
+        self, app: VisitsApplication, leads: LeadsTopic
+    ) -> None:
+        sent: dict[str, Any] = {"position": HANGZHOU, "photo_hash": PHOTO, "client_ref": "phone-7"}
+        first = app.record_visit(lead_id="L1", visited_at=at(1), meta=rep("r1", at(1.2)), **sent)
+        again = app.record_visit(lead_id="L1", visited_at=at(1), meta=rep("r1", at(1.3)), **sent)
+        assert first == again and first.recorded_at == at(1.2)
+        assert app.get_visit(first.visit_id).recorded_at == first.recorded_at
+
     def test_a_correction_is_a_new_event_and_the_logged_visit_stays_in_the_record(
         self, app: VisitsApplication, leads: LeadsTopic
     ) -> None:
