@@ -10,7 +10,7 @@ from services.leads.application import LeadsApplication
 from shared.web import Context
 
 
-def get_leads(context: Context) -> LeadsApplication:
+async def get_leads(context: Context) -> LeadsApplication:
     application = context.application
     assert isinstance(application, LeadsApplication), "the leads routes need the leads service"
     return application

@@ -10,7 +10,7 @@ from services.reviews.application import ReviewsApplication
 from shared.web import Context
 
 
-def get_reviews(context: Context) -> ReviewsApplication:
+async def get_reviews(context: Context) -> ReviewsApplication:
     application = context.application
     assert isinstance(application, ReviewsApplication)
     return application

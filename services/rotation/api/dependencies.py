@@ -10,7 +10,7 @@ from services.rotation.application import RotationApplication
 from shared.web import Context
 
 
-def get_rotation(context: Context) -> RotationApplication:
+async def get_rotation(context: Context) -> RotationApplication:
     application = context.application
     assert isinstance(application, RotationApplication), "the rotation routes need the rotation service"
     return application

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -39,6 +40,26 @@ def test_a_token_with_an_unknown_role_cannot_be_issued_nor_accepted() -> None:
         tokens.issue("x", "ceo")
     with pytest.raises(Unauthenticated):
         tokens.verify("not-a-token")
+
+
+def test_a_remembered_token_is_refused_once_it_expires() -> None:
+    now = [time.time()]
+    tokens = TokenAuthority("s" * 40, "ironarmy", clock=lambda: now[0])
+    token = tokens.issue("rep-1", "rep", ttl=timedelta(minutes=5))
+    assert tokens.verify(token) == tokens.verify(token)  # the second from memory
+    now[0] += 5 * 60 + 1
+    with pytest.raises(Unauthenticated, match="expired"):
+        tokens.verify(token)
+    with pytest.raises(Unauthenticated, match="expired"):  # and stays refused
+        tokens.verify(token)
+
+
+def test_a_token_signed_with_another_secret_is_refused_whatever_was_remembered() -> None:
+    tokens = TokenAuthority("s" * 40, "ironarmy")
+    tokens.verify(tokens.issue("rep-1", "rep"))
+    forged = TokenAuthority("t" * 40, "ironarmy").issue("rep-1", "rep")
+    with pytest.raises(Unauthenticated, match="invalid token"):
+        tokens.verify(forged)
 
 
 def test_the_movable_clock_moves_forward_and_never_back() -> None:
