@@ -3,9 +3,8 @@ the private pool, outcomes, and the queries the apps read."""
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Protocol
@@ -181,19 +180,6 @@ class LeadsApplication(ServiceApplication):
             raise  # already says which aggregate and its current version
         except IntegrityError:
             raise Conflict("someone else changed this meanwhile: read it again and retry") from None
-
-    def _save_in_batches(self, groups: Iterable[Sequence[Aggregate]]) -> None:
-        """Save groups (each saved whole, in one transaction) about `save_batch_size` events a time."""
-        batch: list[Aggregate] = []
-        events = 0
-        for group in groups:
-            batch.extend(group)
-            events += sum(len(a.pending_events) for a in group)
-            if events >= self.policy.save_batch_size:
-                self._save(*batch)
-                batch, events = [], 0
-        if batch:
-            self._save(*batch)
 
     def _meta_for_clock(self, now: datetime, meta: Meta | None) -> Meta:
         require_aware(now, "now")
@@ -419,38 +405,12 @@ class LeadsApplication(ServiceApplication):
                     region=lead.region,
                     score=lead.score,
                     registered_at=lead.registered_at,
-                    locked_for=frozenset(
-                        rep_id
-                        for rep_id, lost_at in lead.lost_by.items()
-                        if former_owner_locked(lost_at, meta.at, p.former_owner_lock)
-                    ),
+                    locked_for=self._locked_for(lead, meta.at) if lead.lost_by else frozenset(),
                 )
                 for r in regions
                 for lead in (book.leads[lead_id] for lead_id in book.pool.get(r, ()))
             ]
             allocation = allocate(slots, pool)
-
-        def assignments() -> Iterator[list[Aggregate]]:
-            # A batch at a time: cloned from the replicas, assigned, saved, let go; so a run of
-            # 400,000 assignments never holds more than one batch of changed leads.
-            pairs = allocation.assignments
-            size = p.save_batch_size
-            for start in range(0, len(pairs), size):
-                with self._read_lock:
-                    chunk = [
-                        (self.book.leads[lead_id].clone(), rep_id)
-                        for lead_id, rep_id in pairs[start : start + size]
-                    ]
-                for lead, rep_id in chunk:
-                    lead.assign(
-                        rep_id,
-                        day=day,
-                        follow_up_window=p.follow_up_window,
-                        former_owner_lock=p.former_owner_lock,
-                        distribution_id=str(distribution_id),
-                        meta=meta,
-                    )
-                    yield [lead]
 
         fairness = spread(slots, allocation.per_rep)
         run = DistributionRun(
@@ -471,7 +431,7 @@ class LeadsApplication(ServiceApplication):
             meta=meta,
         )
         try:
-            self._save_in_batches(itertools.chain(assignments(), [[run]]))
+            self._save_assignments(allocation.assignments, run, day, str(distribution_id), meta)
         except Conflict:
             raise Conflict(
                 "the pool changed while distributing; run the distribution again to continue",
@@ -488,6 +448,46 @@ class LeadsApplication(ServiceApplication):
             per_rep=allocation.per_rep,
             spread=fairness,
         )
+
+    def _locked_for(self, lead: Lead, at: datetime) -> frozenset[str]:
+        """The reps who lost this lead too recently to be given it again at `at`."""
+        lock = self.policy.former_owner_lock
+        return frozenset(
+            rep_id for rep_id, lost_at in lead.lost_by.items() if former_owner_locked(lost_at, at, lock)
+        )
+
+    def _save_assignments(
+        self,
+        pairs: Sequence[tuple[UUID, str]],
+        run: DistributionRun,
+        day: date,
+        distribution_id: str,
+        meta: Meta,
+    ) -> None:
+        """Assign the allocated leads and save them a batch (`save_batch_size`) per transaction,
+        the run's record with the last batch. Each batch is cloned from the replicas, assigned,
+        saved and let go: a run of 400,000 assignments never holds more than one batch."""
+        size = self.policy.save_batch_size
+        window, lock = self.policy.follow_up_window, self.policy.former_owner_lock
+        for start in range(0, len(pairs), size):
+            with self._read_lock:
+                replicas = self.book.leads
+                batch = [
+                    (replicas[lead_id].clone(), rep_id) for lead_id, rep_id in pairs[start : start + size]
+                ]
+            for lead, rep_id in batch:
+                lead.assign(
+                    rep_id,
+                    day=day,
+                    follow_up_window=window,
+                    former_owner_lock=lock,
+                    distribution_id=distribution_id,
+                    meta=meta,
+                )
+            last = start + size >= len(pairs)
+            self._save(*(lead for lead, _ in batch), *((run,) if last else ()))
+        if not pairs:
+            self._save(run)
 
     def distribute_daily(self, now: datetime) -> DistributionReport | None:
         """The scheduled run: once per business day (the policy's timezone), for every region, from

@@ -60,11 +60,11 @@ class LeadsBook(ReadModel):
             self._unindex(before)
         lead = domain_event.mutate(before)
         assert isinstance(lead, Lead)
-        self.leads[lead.id] = lead
+        if lead is not before:  # a new lead; the others change in place
+            self.leads[lead.id] = lead
         self._index(lead)
-        if type(domain_event).__qualname__ == "Lead.Assigned":
-            event: Any = domain_event
-            self.assigned_on[(event.rep_id, event.day)] += 1
+        if type(domain_event) is Lead.Assigned:
+            self.assigned_on[(domain_event.rep_id, domain_event.day)] += 1
 
     def _unindex(self, lead: Lead) -> None:
         self.status_counts[lead.region][lead.status] -= 1

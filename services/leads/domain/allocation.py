@@ -64,9 +64,10 @@ class Allocation:
     quota_asked: int = 0
 
 
-def _order(lead: PoolLead) -> tuple[float, datetime, str]:
-    # Highest score first; among equals the longest waiting, then a stable tie-break.
-    return (-lead.score, lead.registered_at, str(lead.lead_id))
+def _order(lead: PoolLead) -> tuple[float, datetime, int]:
+    # Highest score first; among equals the longest waiting, then a stable tie-break (the id's
+    # number: the same order as its text, without formatting 400,000 of them).
+    return (-lead.score, lead.registered_at, lead.lead_id.int)
 
 
 def allocate(reps: Iterable[RepSlot], leads: Iterable[PoolLead]) -> Allocation:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -88,8 +88,11 @@ class Lead(Aggregate):
 
     def clone(self) -> Lead:
         """A private copy to change and save, taken from a read model's replica."""
-        twin = copy.copy(self)
-        twin._pending_events = []
+        # What copy.copy does, without its protocol lookups: a distribution clones 400,000.
+        twin = object.__new__(type(self))
+        state = self.__dict__.copy()
+        state["_pending_events"] = []
+        twin.__dict__ = state
         return twin
 
     # --- rules ---------------------------------------------------------------------------
@@ -135,7 +138,8 @@ class Lead(Aggregate):
         distribution_id: str | None,
         meta: Meta,
     ) -> None:
-        self._assigned(
+        self.trigger_event(
+            self.Assigned,
             rep_id=rep_id,
             region=self.region,
             day=day,
@@ -145,16 +149,29 @@ class Lead(Aggregate):
             meta=meta,
         )
 
-    @event("Assigned")
+    class Assigned(Aggregate.Event):
+        """Given to a rep, by a manager or by a distribution run (`distribution_id`).
+
+        An event class of its own rather than an `@event` method, unlike the others: a daily
+        distribution triggers 400,000 of them and applies each again to the read model, and the
+        decorator's argument matching per call was about half of that work. Same topic and fields.
+        """
+
+        rep_id: str
+        region: str
+        day: date
+        follow_up_deadline: datetime
+        former_owner_lock: timedelta
+        distribution_id: str | None
+        meta: Meta
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._assigned(
+                self.rep_id, self.day, self.follow_up_deadline, self.former_owner_lock, self.meta
+            )
+
     def _assigned(
-        self,
-        rep_id: str,
-        region: str,
-        day: date,
-        follow_up_deadline: datetime,
-        former_owner_lock: timedelta,
-        distribution_id: str | None,
-        meta: Meta,
+        self, rep_id: str, day: date, follow_up_deadline: datetime, former_owner_lock: timedelta, meta: Meta
     ) -> None:
         self._require_status((POOL,), "assign it")
         lost_at = self.lost_by.get(rep_id)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 from pathlib import Path
+from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
 from services.leads.application import LeadsApplication
 from services.leads.policy import LeadsPolicy
 
-from .given import DAY, POLICY, Topic, app, at, hire, rep, stock, system, visit
+from .given import DAY, POLICY, T0, Topic, app, at, hire, rep, stock, system, visit
 
 
 class TestLeadsOnMemory:
@@ -75,6 +77,27 @@ class TestLeadsOnSQLite(TestLeadsOnMemory):
     @pytest.fixture
     def env(self, tmp_path: Path) -> dict[str, str]:
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "leads.db")}
+
+    def test_an_assignment_stored_before_it_became_an_event_class_reads_the_same(
+        self, env: dict[str, str]
+    ) -> None:
+        leads = self.new_app(env)
+        hire(leads, "r1")
+        (lead_id,) = stock(leads, 1)
+        # Lead.Assigned as the @event method stored it (2026-11-27): same topic, same fields.
+        state = (
+            b'{"timestamp":"2026-03-02T01:00:00.000001Z","rep_id":"r1","region":"hangzhou",'
+            b'"day":"2026-03-02","follow_up_deadline":"2026-03-04T01:00:00Z","former_owner_lock":"P7D",'
+            b'"distribution_id":null,"meta":{"actor_id":"admin-1","actor_role":"admin",'
+            b'"at":"2026-03-02T01:00:00Z","correlation_id":"","causation_id":""}}'
+        )
+        topic = "services.leads.domain.lead:Lead.Assigned"
+        event = leads.mapper.to_domain_event(StoredEvent(UUID(lead_id), 2, topic, state))
+        leads.events.put([event])
+        again = self.new_app(env)
+        assert again.workbench("r1", at(1)).assigned[0].deadline == at(48)
+        assert again.lead(lead_id).owners[0].since == T0
+        assert again.repository.get(UUID(lead_id)).status == "assigned"
 
     def test_a_fresh_process_rebuilds_the_same_views_from_the_store(self, env: dict[str, str]) -> None:
         leads = self.new_app(env)

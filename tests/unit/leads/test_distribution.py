@@ -61,6 +61,13 @@ def test_a_locked_lead_is_skipped_for_that_rep_only() -> None:
     assert sorted(result.assignments, key=lambda a: a[1]) == [(other.lead_id, "r1"), (locked.lead_id, "r2")]
 
 
+def test_among_equal_leads_the_tie_break_is_the_lead_ids_text_order() -> None:
+    ids = [UUID(int=n) for n in (0xA0 << 120, 0x0F << 120, 0xFF, 0x10 << 120)]
+    leads = [PoolLead(lead_id, "hz", 50, WHEN) for lead_id in ids]
+    result = allocate([RepSlot("r1", "hz", 4, False)], leads)
+    assert [str(lead_id) for lead_id, _ in result.assignments] == sorted(str(i) for i in ids)
+
+
 def test_no_rep_gets_more_than_their_quota_left() -> None:
     reps = [RepSlot("r1", "hz", 2, False), RepSlot("r2", "hz", 5, False)]
     result = allocate(reps, [pool_lead(50) for _ in range(20)])
@@ -181,3 +188,48 @@ def test_assignments_are_saved_in_batches() -> None:
     assert sum(len(leads.workbench(f"r{i}", T0).assigned) for i in range(5)) == 100
     lead = leads.lead(str(next(iter(UUID(c.lead_id) for c in leads.workbench("r0", T0).assigned))))
     assert lead.owners[0].rep_id == "r0"
+
+
+def test_the_run_is_recorded_with_the_last_batch_when_the_batches_come_out_even() -> None:
+    from services.leads.policy import LeadsPolicy
+
+    leads = app(LeadsPolicy(save_batch_size=10))
+    for i in range(3):
+        hire(leads, f"r{i}", quota=30)
+    stock(leads, 60)
+    before = leads.recorder.max_notification_id() or 0
+    report = leads.distribute(DAY, system(correlation_id="run-1"))
+    assert report.assigned == 60
+    written = leads.recorder.select_notifications(before, 100, inclusive_of_start=False)
+    assert [n.topic.rsplit(".", 1)[-1] for n in written] == ["Assigned"] * 60 + ["Completed"]
+    with pytest.raises(Conflict):
+        leads.distribute(DAY, system(correlation_id="run-1"))
+
+
+def test_a_run_with_nothing_to_give_is_still_recorded_once() -> None:
+    leads = app()
+    hire(leads, "r1")
+    report = leads.distribute(DAY, system(correlation_id="empty"))
+    assert (report.reps, report.assigned) == (1, 0)
+    assert leads.region_view("hangzhou", T0).last_distribution is not None
+    with pytest.raises(Conflict):
+        leads.distribute(DAY, system(correlation_id="empty"))
+
+
+def test_leads_being_assigned_are_not_seen_assigned_until_saved() -> None:
+    leads = app()
+    hire(leads, "r1")
+    (lead_id,) = stock(leads, 1)
+    replica = leads.book.leads[UUID(lead_id)]
+    twin = replica.clone()
+    twin.assign(
+        "r1",
+        day=DAY,
+        follow_up_window=POLICY.follow_up_window,
+        former_owner_lock=POLICY.former_owner_lock,
+        distribution_id=None,
+        meta=system(),
+    )
+    assert (twin.status, twin.version, len(twin.pending_events)) == ("assigned", 2, 1)
+    assert (replica.status, replica.version, replica.owners, replica.pending_events) == ("pool", 1, (), [])
+    assert leads.workbench("r1", T0).assigned == ()
