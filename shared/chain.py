@@ -31,6 +31,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic, resolve_topic
 
 from shared.codec import codec_for
+from shared.persistence import select_states_at
 
 MARK = b"\x00"
 GENESIS = "0" * 64
@@ -103,6 +104,7 @@ class ChainedEventStore(EventStore[UUID]):
     """Appends each event's link; remembers the head of recently read or written streams."""
 
     heads_max = 200_000
+    lookup_chunk = 500  # streams whose heads are read in one query
 
     def __init__(self, mapper: Mapper[UUID], recorder: AggregateRecorder) -> None:
         super().__init__(mapper, recorder)
@@ -131,9 +133,41 @@ class ChainedEventStore(EventStore[UUID]):
             return GENESIS  # a gap: verify will name it
         return split(rows[0].state)[1] or GENESIS
 
+    def _look_up_heads(self, domain_events: Sequence[Any]) -> dict[UUID | str, tuple[int, str]]:
+        """The heads this put needs that are not remembered, read in a few queries: a batch of
+        thousands of aggregates read from a read model would otherwise read them one by one."""
+        wanted: dict[UUID | str, int] = {}  # stream → the version whose link is needed
+        seen: set[UUID | str] = set()
+        with self._lock:
+            heads = self._heads
+            for domain_event in domain_events:
+                key = domain_event.originator_id
+                if key in seen:
+                    continue  # its first event in this put is the one that links to the store
+                seen.add(key)
+                version = domain_event.originator_version
+                head = heads.get(key)
+                if version > 1 and (head is None or head[0] != version - 1):
+                    wanted[key] = version - 1
+        if len(wanted) < 2:
+            return {}  # nothing to gain over _previous
+        by_version: dict[int, list[UUID | str]] = {}
+        for key, version in wanted.items():
+            by_version.setdefault(version, []).append(key)
+        found: dict[UUID | str, tuple[int, str]] = {}
+        for version, keys in by_version.items():
+            for first in range(0, len(keys), self.lookup_chunk):
+                for key, state in select_states_at(
+                    self.recorder, version, keys[first : first + self.lookup_chunk]
+                ):
+                    chain = split(state)[1]
+                    if chain is not None:
+                        found[key] = (version, chain)
+        return found
+
     def put(self, domain_events: Sequence[Any], **kwargs: Any) -> list[Recording[UUID]]:
         to_parts = self.mapper.to_parts  # type: ignore[attr-defined]
-        written: dict[UUID | str, tuple[int, str]] = {}
+        written: dict[UUID | str, tuple[int, str]] = self._look_up_heads(domain_events)
         stored_events = []
         # An aggregate's events come one after another: follow its chain without dict lookups.
         key: UUID | str | None = None

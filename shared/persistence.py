@@ -1,5 +1,6 @@
-"""The library's SQLite process recorder, inserting a save's events in one executemany instead
-of one statement per event (it inserts row by row only to learn each row's notification id)."""
+"""What the event store needs of the library's recorders beyond their interface: a SQLite process
+recorder inserting a save's events in one executemany (the library inserts row by row only to
+learn each row's notification id), and one query for the events of many streams at one version."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.persistence import AggregateRecorder, StoredEvent, Tracking
+from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteCursor, SQLiteProcessRecorder
+from psycopg.sql import SQL, Identifier
 
 
 class BatchedSQLiteProcessRecorder(SQLiteProcessRecorder):
@@ -41,3 +44,28 @@ class BatchedSQLiteProcessRecorder(SQLiteProcessRecorder):
             (key, version),
         )
         return int(c.fetchone()[0])
+
+
+def select_states_at(
+    recorder: AggregateRecorder, version: int, ids: Sequence[UUID | str]
+) -> list[tuple[UUID | str, bytes]]:
+    """(originator id, state) of the event at `version` of each of these streams that has one, in
+    one query; [] from a store this does not know (the caller then reads stream by stream)."""
+    if isinstance(recorder, SQLiteAggregateRecorder):
+        by_key = {i.hex if isinstance(i, UUID) else i: i for i in ids}
+        statement = (
+            f"SELECT originator_id, state FROM {recorder.events_table_name} "
+            f"WHERE originator_version = ? AND originator_id IN ({','.join('?' * len(by_key))})"
+        )
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(statement, [version, *by_key])
+            return [(by_key[row["originator_id"]], row["state"]) for row in c.fetchall()]
+    if isinstance(recorder, PostgresAggregateRecorder):
+        query = SQL(
+            "SELECT originator_id, state FROM {schema}.{table} "
+            "WHERE originator_version = %s AND originator_id = ANY(%s)"
+        ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
+        with recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(query, (version, list(ids)))
+            return [(row["originator_id"], bytes(row["state"])) for row in curs.fetchall()]
+    return []

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from shared.chain import verify
+from shared.chain import split, verify
 from shared.domain import Meta
-from shared.persistence import BatchedSQLiteProcessRecorder
+from shared.persistence import BatchedSQLiteProcessRecorder, select_states_at
 from tests.support.probe import Probe, ProbeApplication
 
 META = Meta("u-1", "admin", datetime(2026, 1, 5, 9, tzinfo=UTC))
@@ -61,4 +61,16 @@ def test_events_and_the_consumed_position_are_written_together(store_env: dict[s
     with pytest.raises(IntegrityError):  # the same position twice: the second is refused whole
         app.events.put(again.collect_events(), tracking=Tracking("upstream", 41))
     assert again.id not in app.repository
+    app.close()
+
+
+def test_the_events_of_many_streams_at_one_version_are_read_in_one_query(store_env: dict[str, str]) -> None:
+    app = ProbeApplication(store_env)
+    ids = [app.create(f"p{i}", META) for i in range(5)]
+    app.assign_many(ids[0], ["rep-1"], META)
+    at_one = dict(select_states_at(app.recorder, 1, ids))
+    assert set(at_one) == set(ids)
+    assert all(split(state)[1] is not None for state in at_one.values())  # each with its link
+    assert set(dict(select_states_at(app.recorder, 2, ids))) == {ids[0]}
+    assert select_states_at(app.recorder, 3, ids) == []
     app.close()

@@ -43,6 +43,20 @@ def test_an_untouched_store_verifies(store_env: dict[str, str]) -> None:
     assert app.repository.get(ids[0]).assignments == 3  # the chain does not disturb reading
 
 
+def test_streams_whose_heads_were_forgotten_chain_on_from_the_store(store_env: dict[str, str]) -> None:
+    app = ProbeApplication(store_env)
+    ids = [app.create(f"p{i}", meta()) for i in range(30)]
+    fresh = ProbeApplication(store_env)  # a new process: it remembers no heads
+    probes = [fresh.repository.get(pid) for pid in ids]
+    fresh.events._heads.clear()  # type: ignore[attr-defined]  # as a read model's replicas would be
+    for probe in probes:
+        probe.assign("rep-1", meta())
+        probe.assign("rep-2", meta())
+    fresh.save(*probes)
+    result = verify(fresh.recorder)
+    assert (result.events, result.streams, result.broken) == (90, 30, None)
+
+
 def test_an_edited_event_is_found_where_it_was_edited(store_env: dict[str, str]) -> None:
     app, ids = filled(store_env)
     target = app.recorder.select_events(ids[1], lte=3, desc=True, limit=1)[0]
