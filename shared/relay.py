@@ -146,9 +146,13 @@ class OutboxRelay:
         return partition
 
     async def pump(self, position: int) -> int:
-        """Publish batch after batch until caught up, reading the next batch from the store
-        while the broker acknowledges the current one; returns the last position recorded."""
+        """Publish batch after batch until caught up; returns the last position recorded.
+
+        Three things overlap: the next batch is read from the store while the broker acknowledges
+        the current one, and a batch's position is recorded (a commit) while the next is sent.
+        Positions are still recorded in order, each only once its batch is acknowledged."""
         reading = asyncio.create_task(asyncio.to_thread(self.read_batch, position))
+        recording: asyncio.Task[None] | None = None
         try:
             while True:
                 outgoing, last = await reading
@@ -156,12 +160,19 @@ class OutboxRelay:
                     return position
                 reading = asyncio.create_task(asyncio.to_thread(self.read_batch, last))
                 await self.publish(outgoing)
-                await asyncio.to_thread(self.record_position, last)
-                self.metrics.relay_published.labels(self.topic).inc(len(outgoing))
-                self.metrics.relay_position.labels(self.topic).set(last)
+                if recording is not None:
+                    await recording
+                recording = asyncio.create_task(self._record(last, len(outgoing)))
                 position = last
         finally:
             reading.cancel()  # a read-ahead nobody will use (its thread just finishes)
+            if recording is not None:
+                await recording  # what was acknowledged is recorded before pump() returns
+
+    async def _record(self, position: int, published: int) -> None:
+        await asyncio.to_thread(self.record_position, position)
+        self.metrics.relay_published.labels(self.topic).inc(published)
+        self.metrics.relay_position.labels(self.topic).set(position)
 
     def wake(self) -> None:
         """Called (thread-safely, via the loop) when the application has stored new events."""

@@ -78,7 +78,8 @@ def envelope_bytes(
             "actor_role": meta["actor_role"],
             "correlation_id": meta.get("correlation_id", ""),
             "causation_id": meta.get("causation_id", ""),
-            "payload": event.model_dump(mode="json"),
+            # The payload's JSON straight from pydantic's serializer, embedded as it is.
+            "payload": orjson.Fragment(event.__pydantic_serializer__.to_json(event)),
         },
         option=orjson.OPT_UTC_Z,
     )

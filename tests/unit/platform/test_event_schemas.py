@@ -7,6 +7,7 @@ from uuid import uuid4
 
 import pytest
 
+from shared.events.base import IntegrationEvent
 from shared.events.catalog import (
     ALL_EVENTS,
     Published,
@@ -15,7 +16,7 @@ from shared.events.catalog import (
     envelope_bytes,
     make_envelope,
 )
-from shared.events.leads import LeadAssigned
+from shared.events.leads import LeadAssigned, LeadRegistered
 from shared.events.schemas import stale_files
 
 
@@ -65,15 +66,34 @@ def test_what_is_not_an_envelope_is_refused_with_the_reason(raw: bytes, why: str
         decode(raw)
 
 
-def test_the_relays_fast_envelope_is_byte_for_byte_the_models_envelope() -> None:
-    at = datetime(2026, 5, 1, 8, 30, 15, 123456, tzinfo=UTC)
-    lead_id = uuid4()
-    event = LeadAssigned(lead_id=str(lead_id), rep_id="r", region="x", assigned_at=at, follow_up_deadline=at)
+AT = datetime(2026, 5, 1, 8, 30, 15, 123456, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        LeadAssigned(lead_id="l-1", rep_id="r", region="x", assigned_at=AT, follow_up_deadline=AT),
+        LeadRegistered(
+            lead_id="l-2",
+            company_name='杭州 "Quotes" & Co\n',
+            company_key="hz-quotes",
+            region="hangzhou",
+            address_line="1 Wensan Road",
+            city="Hangzhou",
+            customer_lat=30.274100000000001,
+            customer_lon=-1e-7,
+            score=1e16,
+            source="fair",
+            registered_at=AT,
+        ),
+    ],
+)
+def test_the_relays_fast_envelope_is_byte_for_byte_the_models_envelope(event: IntegrationEvent) -> None:
     fields = {
-        "aggregate_id": lead_id,
+        "aggregate_id": uuid4(),
         "aggregate_version": 2,
-        "recorded_at": at,
-        "meta": {"actor_id": "a", "actor_role": "rep", "at": at, "correlation_id": "c", "causation_id": "d"},
+        "recorded_at": AT,
+        "meta": {"actor_id": "a", "actor_role": "rep", "at": AT, "correlation_id": "c", "causation_id": "d"},
     }
     assert (
         envelope_bytes(Published(event, "Lead"), **fields)
