@@ -51,10 +51,6 @@ def link(previous: str, originator_id: UUID | str, version: int, topic: str, bod
     return digest.hexdigest()
 
 
-def _columns(s: StoredEvent) -> tuple[UUID | str, int, str, bytes]:
-    return s.originator_id, s.originator_version, s.topic, s.state
-
-
 class ChainedMapper(Mapper[UUID]):
     """Stores an event's state as typed JSON when its class allows (shared.codec), else in the
     library's tagged JSON; reads events whether or not they carry a chain link."""
@@ -138,12 +134,14 @@ class ChainedEventStore(EventStore[UUID]):
         thousands of aggregates read from a read model would otherwise read them one by one."""
         wanted: dict[UUID | str, int] = {}  # stream → the version whose link is needed
         seen: set[UUID | str] = set()
+        last: UUID | str | None = None
         with self._lock:
             heads = self._heads
             for domain_event in domain_events:
                 key = domain_event.originator_id
-                if key in seen:
+                if key is last or key in seen:
                     continue  # its first event in this put is the one that links to the store
+                last = key
                 seen.add(key)
                 version = domain_event.originator_version
                 head = heads.get(key)
@@ -185,15 +183,22 @@ class ChainedEventStore(EventStore[UUID]):
                     chain = self._previous(key, event_version)
             version = event_version
             chain = link(chain, name, version, topic, state)
-            stored_events.append(StoredEvent(key, version, topic, state + MARK + chain.encode()))
+            # A notification from the start (the recorder reads it as the stored event it is); its
+            # id is filled in once the store has said it, before anyone else sees it.
+            stored_events.append(Notification(key, version, topic, state + MARK + chain.encode(), 0))
         if key is not None:
             written[key] = (version, chain)
         notification_ids = self.recorder.insert_events(stored_events, **kwargs)
         self._remember(written)  # only what was really written
         if not notification_ids:
             return []
-        rows = zip(domain_events, stored_events, notification_ids, strict=True)
-        return [Recording(event, Notification(*_columns(s), n)) for event, s, n in rows]
+        recordings = []
+        for domain_event, notification, notification_id in zip(
+            domain_events, stored_events, notification_ids, strict=True
+        ):
+            object.__setattr__(notification, "id", notification_id)  # frozen, and not yet shared
+            recordings.append(Recording(domain_event, notification))
+        return recordings
 
     def get(
         self,

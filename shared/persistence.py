@@ -24,7 +24,15 @@ class BatchedSQLiteProcessRecorder(SQLiteProcessRecorder):
     ) -> Sequence[int] | None:
         ids: list[int] = []
         if stored_events:
-            SQLiteAggregateRecorder._insert_events(self, c, stored_events)
+            rows = []
+            key: UUID | str | None = None
+            text = ""
+            for s in stored_events:  # an aggregate's events come together: its id's text once
+                if s.originator_id is not key:
+                    key = s.originator_id
+                    text = key.hex if isinstance(key, UUID) else key
+                rows.append((text, s.originator_version, s.topic, s.state))
+            c.executemany(self.insert_events_statement, rows)
             c.execute("SELECT last_insert_rowid()")
             last = int(c.fetchone()[0])
             first = last - len(stored_events) + 1
