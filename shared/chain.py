@@ -83,6 +83,12 @@ class ChainedMapper(Mapper[UUID]):
         try:
             state = codec.decode(body)
         except msgspec.MsgspecError as error:
+            if b'"_type_":' in body:  # stored before typed JSON, in the library's tagged form
+                return super().to_domain_event(
+                    StoredEvent(
+                        stored_event.originator_id, stored_event.originator_version, stored_event.topic, body
+                    )
+                )
             raise MapperDeserialisationError(
                 f"Failed to deserialise state of stored event with topic '{stored_event.topic}', "
                 f"originator_id '{stored_event.originator_id}' and "

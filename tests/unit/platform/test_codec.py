@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.domain import Aggregate, Snapshot, event
+from eventsourcing.persistence import Mapper
 
 from shared.application import ServiceApplication
 from shared.chain import ChainedMapper, split
@@ -168,3 +169,12 @@ def test_a_state_with_fields_its_annotations_do_not_name_is_refused() -> None:
     codec = EventCodec(Ledger, {"owner": str}, check=False)
     with pytest.raises(CodecMismatch, match="extra"):
         codec.encode({"owner": "o", "extra": 1})
+
+
+def test_an_event_stored_in_the_tagged_json_of_before_still_reads() -> None:
+    transcoder = ServiceApplication().construct_transcoder()
+    original = Ledger("o", META).collect_events()[0]
+    tagged = Mapper(transcoder=transcoder).to_stored_event(original)  # the library's own form
+    assert b'"_type_"' in tagged.state and codec_for(type(original)) is not None
+    back = ChainedMapper(transcoder=transcoder).to_domain_event(tagged)
+    assert vars(back) == vars(original) and back.meta == META
