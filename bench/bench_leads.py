@@ -3,7 +3,8 @@ run with batched saves) in assignments/s, until every LeadAssigned is on the Kaf
 service's outbox relay runs beside the distribution, as in the service), against a raw batched
 INSERT of the same stored rows into the same kind of store with the same driver (sqlite3) — empty,
 and already holding the setup's events as the application's store does; the distribution's own
-time (stored, not yet relayed) on a line of its own; and the process's peak memory. Needs the
+time (stored, not yet relayed) on a line of its own; and the process's peak memory. Medians of
+BENCH_REPEATS runs, each on a freshly stocked store (about a minute each at full size). Needs the
 local broker.
 
     .venv/bin/python -m bench.bench_leads      (BENCH_LEADS_REPS, BENCH_LEADS_PER_REP, BENCH_LEADS_REGIONS)
@@ -12,18 +13,20 @@ local broker.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
-import platform
 import resource
 import sqlite3
+import statistics
 import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from bench.common import Result
+from bench.common import REPEATS, Result, header
 from services.leads.application import DistributionReport, LeadsApplication
 from services.leads.domain.values import Address, NewLead
 from services.leads.integration import to_integration
@@ -126,43 +129,73 @@ async def distribute_and_relay(app: LeadsApplication, after: int) -> tuple[Distr
     return report, relayed, stored
 
 
+@dataclass(frozen=True)
+class Run:
+    """One repetition: our rates and the baselines measured right after it."""
+
+    relayed: float  # assignments/s until the last event was on the topic
+    stored: float  # assignments/s until the run had stored everything
+    baseline: float  # raw insert into an empty table
+    baseline_filled: float  # raw insert into a table holding the setup's rows
+    setup_rows: int
+    peak_rss_mb: float  # the process's peak so far, taken right after the run
+    line: str
+
+
+def one_run(tmp: Path, run: int) -> Run:
+    started = time.perf_counter()
+    app = stocked(tmp / f"leads-{run}.sqlite")
+    before = app.recorder.max_notification_id() or 0
+    setup = time.perf_counter() - started
+    report, seconds, stored_seconds = asyncio.run(distribute_and_relay(app, before))
+    rss = peak_rss_mb()  # before the baselines' rows are read into memory
+    assert report.assigned == N_REPS * PER_REP, report
+    stored = app.recorder.select_notifications(before, report.assigned + 10, inclusive_of_start=False)
+    rows = [(str(n.originator_id), n.originator_version, n.topic, n.state) for n in stored]
+    # The same again into a table already holding the setup's events, as the store does: a
+    # larger index takes each insert and each commit writes more pages.
+    setup_rows = [
+        (str(n.originator_id), n.originator_version, n.topic, n.state)
+        for n in app.recorder.select_notifications(1, before, stop=before)
+    ]
+    app.close()
+    result = Run(
+        relayed=report.assigned / seconds,
+        stored=report.assigned / stored_seconds,
+        baseline=raw_insert_rate(tmp / f"raw-{run}.sqlite", rows),
+        baseline_filled=raw_insert_rate(tmp / f"raw-filled-{run}.sqlite", rows, setup_rows),
+        setup_rows=len(setup_rows),
+        peak_rss_mb=rss,
+        line=(
+            f"run {run + 1}: setup {setup:,.1f}s; {report.assigned:,} assignments ({len(rows):,} events) "
+            f"stored in {stored_seconds:,.1f}s, all on the topic in {seconds:,.1f}s; "
+            f"spread {report.spread.min}–{report.spread.max}, fair={report.spread.fair}"
+        ),
+    )
+    for path in tmp.iterdir():  # the next run starts from an empty disk
+        path.unlink()
+    del app, stored, rows, setup_rows
+    gc.collect()  # and with this run's store and read model gone (they hold reference cycles)
+    return result
+
+
 def main() -> None:
-    print(
-        f"# daily distribution: {N_REPS:,} reps × {PER_REP} leads over {N_REGIONS} regions, one run, SQLite"
-        f" — {platform.node()} {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, one run each"
-    )
+    header(f"daily distribution: {N_REPS:,} reps × {PER_REP} leads over {N_REGIONS} regions, SQLite")
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
-        app = stocked(Path(tmp) / "leads.sqlite")
-        before = app.recorder.max_notification_id() or 0
-        setup = time.perf_counter() - started
-        print(f"setup: {N_REPS:,} reps and {N_REPS * PER_REP:,} leads stored in {setup:,.1f}s")
-        rss_before = peak_rss_mb()
-        report, seconds, stored_seconds = asyncio.run(distribute_and_relay(app, before))
-        rss_after = peak_rss_mb()
-        assert report.assigned == N_REPS * PER_REP, report
-        ours = report.assigned / seconds
-        stored = app.recorder.select_notifications(before, report.assigned + 10, inclusive_of_start=False)
-        rows = [(str(n.originator_id), n.originator_version, n.topic, n.state) for n in stored]
-        baseline = raw_insert_rate(Path(tmp) / "raw.sqlite", rows)
-        # The same again into a table already holding the setup's events, as the store does: a
-        # larger index takes each insert and each commit writes more pages.
-        setup_rows = [
-            (str(n.originator_id), n.originator_version, n.topic, n.state)
-            for n in app.recorder.select_notifications(1, before, stop=before)
-        ]
-        baseline_filled = raw_insert_rate(Path(tmp) / "raw-filled.sqlite", rows, setup_rows)
-        app.close()
-    print(
-        f"run: {report.assigned:,} assignments ({len(rows):,} events) stored in {stored_seconds:,.1f}s, "
-        f"all on the topic in {seconds:,.1f}s; "
-        f"spread {report.spread.min}–{report.spread.max}, fair={report.spread.fair}"
-    )
+        for run in range(REPEATS):
+            runs.append(one_run(Path(tmp), run))
+            print(runs[-1].line)
+
+    def median(field: str) -> float:
+        return statistics.median(getattr(r, field) for r in runs)
+
+    baseline = median("baseline")
     print(
         Result(
             "daily distribution, stored and on Kafka",
             "rows/s",
-            ours,
+            median("relayed"),
             baseline,
             "raw batched INSERT, sqlite3",
             0.5,
@@ -172,21 +205,22 @@ def main() -> None:
         Result(
             "  the same, into the setup's rows",
             "rows/s",
-            ours,
-            baseline_filled,
-            f"raw INSERT after {len(setup_rows):,} rows",
+            median("relayed"),
+            median("baseline_filled"),
+            f"raw INSERT after {runs[0].setup_rows:,} rows",
         ).line()
     )
     print(
         Result(
             "  stored only (the relay still catching up)",
             "rows/s",
-            report.assigned / stored_seconds,
+            median("stored"),
             baseline,
             "raw batched INSERT, sqlite3",
         ).line()
     )
-    print(f"peak RSS: {rss_before:,.0f} MB after setup, {rss_after:,.0f} MB after the run")
+    # Later runs' peaks also count the memory an earlier run's baselines left to the allocator.
+    print(f"peak RSS of the first run, setup and distribution: {runs[0].peak_rss_mb:,.0f} MB")
 
 
 if __name__ == "__main__":

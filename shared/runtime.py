@@ -6,7 +6,7 @@ import gc
 
 # Allocations between collections of the youngest generation, and how many of those before the
 # middle and the oldest generation are collected in turn (CPython's defaults: 700, 10, 10).
-GC_THRESHOLDS = (50_000, 20, 100)
+GC_THRESHOLDS = (50_000, 20, 20)
 
 
 def tune_gc() -> None:
