@@ -240,17 +240,15 @@ class ServiceApplication(Application[UUID]):
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """Save as the library does; when another command got there first, say which aggregate
         and at which version it now stands."""
-        expected = {
-            obj.id: obj.version - len(obj.pending_events)
-            for obj in objs
-            if isinstance(obj, Aggregate) and obj.pending_events
-        }
         processing: ProcessingEvent[UUID] = ProcessingEvent()
         collect(processing, objs)
         processing.saved_kwargs.update(kwargs)
         try:
             recordings = self._record(processing)
         except IntegrityError as error:
+            expected: dict[UUID, int] = {}  # where each stream stood before this save's events
+            for domain_event in processing.events:
+                expected.setdefault(domain_event.originator_id, domain_event.originator_version - 1)
             for aggregate_id, version in expected.items():
                 last = self.recorder.select_events(aggregate_id, desc=True, limit=1)
                 current = last[0].originator_version if last else 0
