@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
@@ -32,8 +31,9 @@ Translator = Callable[[Any], Published | None]
 PARTITION_CACHE_SIZE = 100_000  # keys whose partition the relay remembers
 
 
-@dataclass(frozen=True)
-class Outgoing:
+class Outgoing(NamedTuple):
+    """One message to send (a tuple: the relay makes one for every event it publishes)."""
+
     key: bytes
     value: bytes
     notification_id: int
@@ -83,10 +83,11 @@ class OutboxRelay:
         )
         outgoing: list[Outgoing] = []
         last = after
+        to_domain_event, translate = self.application.mapper.to_domain_event, self.translate
         for notification in notifications:
             last = notification.id
-            domain_event = self.application.mapper.to_domain_event(notification)
-            published = self.translate(domain_event)
+            domain_event = to_domain_event(notification)
+            published = translate(domain_event)
             if published is None:
                 continue  # internal to the service: nothing public to say
             aggregate_id = str(domain_event.originator_id)
