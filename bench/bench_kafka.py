@@ -38,17 +38,22 @@ def filled_store(path: Path) -> ProbeApplication:
     return app
 
 
-async def relay_rate(app: ProbeApplication) -> float:
-    topic = f"bench{uuid.uuid4().hex[:8]}.leads"
-    relay = OutboxRelay(
+def probe_relay(app: ProbeApplication, topic: str, batch_size: int = 1000) -> OutboxRelay:
+    return OutboxRelay(
         app,
         translate,
         topic=topic,
         bootstrap_servers=KAFKA,
         partitions=3,
         metrics=Metrics("bench"),
-        batch_size=1000,
+        batch_size=batch_size,
     )
+
+
+async def publish_all(app: ProbeApplication) -> tuple[str, float]:
+    """Relay everything stored to a fresh topic: the topic, and events/s."""
+    topic = f"bench{uuid.uuid4().hex[:8]}.leads"
+    relay = probe_relay(app, topic)
     await relay.start_producer()
     target = app.recorder.max_notification_id() or 0
     started = time.perf_counter()
@@ -56,7 +61,7 @@ async def relay_rate(app: ProbeApplication) -> float:
     elapsed = time.perf_counter() - started
     assert position == target
     await relay.stop()
-    return N_EVENTS / elapsed
+    return topic, N_EVENTS / elapsed
 
 
 async def raw_producer_rate(payloads: list[tuple[bytes, bytes]]) -> float:
@@ -118,33 +123,13 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         app = filled_store(tmp / "store.db")
-        outgoing, _ = OutboxRelay(
-            app,
-            translate,
-            topic="x",
-            bootstrap_servers=KAFKA,
-            partitions=3,
-            metrics=Metrics("b"),
-            batch_size=N_EVENTS * 2,
-        ).read_batch(0)
+        outgoing, _ = probe_relay(app, "x", batch_size=N_EVENTS * 2).read_batch(0)
         payloads = [(o.key, o.value) for o in outgoing]
-        ours = statistics.median([await relay_rate(app) for _ in range(REPEATS)])
+        ours = statistics.median([(await publish_all(app))[1] for _ in range(REPEATS)])
         raw = statistics.median([await raw_producer_rate(payloads) for _ in range(REPEATS)])
         print(Result("outbox relay to Kafka", "events/s", ours, raw, "raw aiokafka producer", 0.7).line())
 
-        topic = f"bench{uuid.uuid4().hex[:8]}.leads"
-        relay = OutboxRelay(
-            app,
-            translate,
-            topic=topic,
-            bootstrap_servers=KAFKA,
-            partitions=3,
-            metrics=Metrics("b"),
-            batch_size=1000,
-        )
-        await relay.start_producer()
-        await relay.pump(0)
-        await relay.stop()
+        topic, _ = await publish_all(app)
         ours = statistics.median([await rebuild_rate(topic, tmp, i) for i in range(REPEATS)])
         raw = statistics.median([await raw_consumer_rate(topic) for _ in range(REPEATS)])
         print(

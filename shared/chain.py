@@ -75,20 +75,12 @@ class ChainedMapper(Mapper[UUID]):
         cls = resolve_topic(stored_event.topic)
         codec = codec_for(cls)
         if codec is None or self.cipher or self.compressor:
-            if len(body) != len(stored_event.state):
-                stored_event = StoredEvent(
-                    stored_event.originator_id, stored_event.originator_version, stored_event.topic, body
-                )
-            return super().to_domain_event(stored_event)
+            return self._from_tagged(stored_event, body)
         try:
             state = codec.decode(body)
         except msgspec.MsgspecError as error:
             if b'"_type_":' in body:  # stored before typed JSON, in the library's tagged form
-                return super().to_domain_event(
-                    StoredEvent(
-                        stored_event.originator_id, stored_event.originator_version, stored_event.topic, body
-                    )
-                )
+                return self._from_tagged(stored_event, body)
             raise MapperDeserialisationError(
                 f"Failed to deserialise state of stored event with topic '{stored_event.topic}', "
                 f"originator_id '{stored_event.originator_id}' and "
@@ -100,6 +92,14 @@ class ChainedMapper(Mapper[UUID]):
         domain_event = object.__new__(cls)
         object.__setattr__(domain_event, "__dict__", state)
         return domain_event
+
+    def _from_tagged(self, stored_event: StoredEvent, body: bytes) -> Any:
+        """The library's own reading of a state in its tagged JSON, without the chain link."""
+        if len(body) != len(stored_event.state):
+            stored_event = StoredEvent(
+                stored_event.originator_id, stored_event.originator_version, stored_event.topic, body
+            )
+        return super().to_domain_event(stored_event)
 
 
 class ChainedEventStore(EventStore[UUID]):

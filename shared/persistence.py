@@ -14,6 +14,11 @@ from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteCursor, SQLitePr
 from psycopg.sql import SQL, Identifier
 
 
+def _id_text(originator_id: UUID | str) -> str:
+    """An originator id as the library's SQLite tables hold it."""
+    return originator_id.hex if isinstance(originator_id, UUID) else originator_id
+
+
 class BatchedSQLiteProcessRecorder(SQLiteProcessRecorder):
     """Notification ids are rowids. Inside the write transaction (SQLite has one writer at a
     time) a multi-row insert takes consecutive rowids after the largest, so the ids are the
@@ -30,7 +35,7 @@ class BatchedSQLiteProcessRecorder(SQLiteProcessRecorder):
             for s in stored_events:  # an aggregate's events come together: its id's text once
                 if s.originator_id is not key:
                     key = s.originator_id
-                    text = key.hex if isinstance(key, UUID) else key
+                    text = _id_text(key)
                 rows.append((text, s.originator_version, s.topic, s.state))
             c.executemany(self.insert_events_statement, rows)
             c.execute("SELECT last_insert_rowid()")
@@ -46,10 +51,9 @@ class BatchedSQLiteProcessRecorder(SQLiteProcessRecorder):
         return ids
 
     def _rowid(self, c: SQLiteCursor, originator_id: UUID | str, version: int) -> int:
-        key = originator_id.hex if isinstance(originator_id, UUID) else originator_id
         c.execute(
             f"SELECT rowid FROM {self.events_table_name} WHERE originator_id=? AND originator_version=?",
-            (key, version),
+            (_id_text(originator_id), version),
         )
         return int(c.fetchone()[0])
 
@@ -60,7 +64,7 @@ def select_states_at(
     """(originator id, state) of the event at `version` of each of these streams that has one, in
     one query; [] from a store this does not know (the caller then reads stream by stream)."""
     if isinstance(recorder, SQLiteAggregateRecorder):
-        by_key = {i.hex if isinstance(i, UUID) else i: i for i in ids}
+        by_key = {_id_text(i): i for i in ids}
         statement = (
             f"SELECT originator_id, state FROM {recorder.events_table_name} "
             f"WHERE originator_version = ? AND originator_id IN ({','.join('?' * len(by_key))})"
