@@ -121,7 +121,7 @@ async def distribute_and_relay(app: LeadsApplication, after: int) -> tuple[Distr
     )
     stored = time.perf_counter() - started
     last = app.recorder.max_notification_id() or 0
-    await eventually(lambda: relay.published_position() >= last, timeout=900, what="relayed")
+    await eventually(lambda: relay.published >= last, timeout=900, what="relayed")
     relayed = time.perf_counter() - started
     await relay.stop()
     await relaying

@@ -4,12 +4,17 @@ The event store is the only write on the request path. The relay reads what was 
 sends it to the service's topic (key = aggregate id, idempotent producer, acks=all), and then
 records how far it got in the same store. A crash between the two resends a suffix: at least
 once on the topic, and consumers make it exactly once in effect (event ids and positions).
+
+Recording a position is a commit (an fsync on SQLite) that takes the store's write lock from the
+requests, so while events keep coming it is recorded at most every `record_seconds`; the rest is
+recorded when the relay falls idle or stops. A crash resends at most that much more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -51,6 +56,8 @@ class OutboxRelay:
         metrics: Metrics,
         batch_size: int = 500,
         idle_seconds: float = 0.2,
+        record_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.application = application
         self.translate = translate
@@ -60,6 +67,12 @@ class OutboxRelay:
         self.metrics = metrics
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
+        self.record_seconds = record_seconds
+        self._clock = clock
+        # Acknowledged by the broker, and recorded in the store (the recorded one may lag).
+        self.published = 0
+        self._recorded = 0
+        self._recorded_at = -float("inf")
         self.tracking_name = f"relay:{topic}"
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -147,11 +160,12 @@ class OutboxRelay:
         return partition
 
     async def pump(self, position: int) -> int:
-        """Publish batch after batch until caught up; returns the last position recorded.
+        """Publish batch after batch until caught up; returns the last position published.
 
         Three things overlap: the next batch is read from the store while the broker acknowledges
-        the current one, and a batch's position is recorded (a commit) while the next is sent.
-        Positions are still recorded in order, each only once its batch is acknowledged."""
+        the current one, and a position is recorded (a commit; at most every `record_seconds`)
+        while the next batch is sent. Positions are recorded in order, each only once its batch
+        is acknowledged; `flush` records the last one."""
         reading = asyncio.create_task(asyncio.to_thread(self.read_batch, position))
         recording: asyncio.Task[None] | None = None
         try:
@@ -161,18 +175,26 @@ class OutboxRelay:
                     return position
                 reading = asyncio.create_task(asyncio.to_thread(self.read_batch, last))
                 await self.publish(outgoing)
-                if recording is not None:
-                    await recording
-                recording = asyncio.create_task(self._record(last, len(outgoing)))
-                position = last
+                self.metrics.relay_published.labels(self.topic).inc(len(outgoing))
+                position = self.published = last
+                if self._clock() - self._recorded_at >= self.record_seconds:
+                    if recording is not None:
+                        await recording
+                    recording = asyncio.create_task(self._record(last))
         finally:
             reading.cancel()  # a read-ahead nobody will use (its thread just finishes)
             if recording is not None:
-                await recording  # what was acknowledged is recorded before pump() returns
+                await recording
 
-    async def _record(self, position: int, published: int) -> None:
+    async def flush(self) -> None:
+        """Record the last acknowledged position, if it is not recorded yet."""
+        if self.published > self._recorded:
+            await self._record(self.published)
+
+    async def _record(self, position: int) -> None:
+        self._recorded_at = self._clock()
         await asyncio.to_thread(self.record_position, position)
-        self.metrics.relay_published.labels(self.topic).inc(published)
+        self._recorded = position
         self.metrics.relay_position.labels(self.topic).set(position)
 
     def wake(self) -> None:
@@ -197,6 +219,7 @@ class OutboxRelay:
             await self._run_loop()
         finally:
             self._running = False
+            await self._flush_quietly()
             # stop() may have come while a producer was being started: close that one too.
             await self._drop_producer()
 
@@ -209,6 +232,7 @@ class OutboxRelay:
                     await self.start_producer()
                 if position is None:
                     position = await asyncio.to_thread(self.published_position)
+                    self.published = self._recorded = position
                 position = await self.pump(position)
                 self.failure = None
                 backoff = 0.5
@@ -216,6 +240,7 @@ class OutboxRelay:
             except (KafkaError, OSError) as error:
                 log.warning("relay %s: Kafka unavailable (%s); retrying", self.topic, error)
                 self.connected = False
+                await self._flush_quietly()  # what the broker did acknowledge is not sent again
                 position = None
                 await self._drop_producer()
                 await self._pause(backoff)
@@ -235,8 +260,17 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 30.0)
 
     async def _idle(self) -> None:
+        """Wait to be woken; falling idle is when what was published is recorded."""
         self._wake.clear()
-        await wait_until(self._wake, self.idle_seconds)
+        if not await wait_until(self._wake, self.idle_seconds):
+            await self.flush()
+
+    async def _flush_quietly(self) -> None:
+        """Flush where failing to is no worse than a crash: the suffix is sent again later."""
+        try:
+            await self.flush()
+        except PersistenceError as error:
+            log.warning("relay %s: could not record position %d (%s)", self.topic, self.published, error)
 
     async def _pause(self, seconds: float) -> None:
         await wait_until(self._stopping, seconds)

@@ -124,6 +124,7 @@ def build_service(
         metrics=metrics,
         batch_size=settings.relay_batch_size,
         idle_seconds=settings.relay_idle_seconds,
+        record_seconds=settings.relay_record_seconds,
     )
     consumers = []
     if spec.consumes:

@@ -40,6 +40,8 @@ class ServiceSettings(BaseSettings):
     topic_partitions: int = Field(default=3, ge=1)
     relay_batch_size: int = Field(default=500, ge=1)
     relay_idle_seconds: float = Field(default=0.2, gt=0)
+    # While busy, the relay records its position at most this often (0: after every batch).
+    relay_record_seconds: float = Field(default=1.0, ge=0)
     consumer_batch_size: int = Field(default=500, ge=1)
 
     jwt_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)

@@ -147,6 +147,46 @@ async def test_a_relay_that_dies_mid_batch_resends_and_the_consumer_counts_each_
     assert outcomes["duplicate"] >= published
 
 
+async def test_a_busy_relay_records_its_position_now_and_then_and_all_of_it_when_it_stops(
+    kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str]
+) -> None:
+    app = ProbeApplication(store_env)
+    pid = app.create("p", meta())
+    app.assign_many(pid, [f"rep-{n}" for n in range(20)], meta())
+    now = [1000.0]
+    relay = OutboxRelay(
+        app,
+        translate,
+        topic=f"{topic_prefix}.leads",
+        bootstrap_servers=kafka_bootstrap,
+        partitions=3,
+        metrics=Metrics("probe"),
+        batch_size=5,
+        idle_seconds=30,  # never idle during this test
+        record_seconds=10,
+        clock=lambda: now[0],
+    )
+    stored = app.recorder.max_notification_id() or 0
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: relay.published == stored, what="all published")
+        assert relay.published_position() == 5  # the first batch's commit; the rest would wait 10 s
+        now[0] += 10
+        app.assign_many(pid, ["rep-late"], meta())
+        relay.wake()
+        await eventually(lambda: relay.published_position() == stored + 1, what="recorded after 10 s")
+        app.assign_many(pid, ["rep-last"], meta())
+        relay.wake()
+        await eventually(lambda: relay.published == stored + 2, what="the last one published")
+        assert relay.published_position() == stored + 1  # within 10 s of the last record
+    finally:
+        await relay.stop()
+        await asyncio.wait_for(task, 20)
+    assert relay.published_position() == stored + 2  # stopping records what was acknowledged
+    records = await read_topic(kafka_bootstrap, f"{topic_prefix}.leads", until=lambda r: len(r) >= 22)
+    assert len(records) == 22  # nothing sent twice: each batch's position was known in memory
+
+
 async def test_the_same_message_delivered_twice_changes_nothing(
     kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str], tmp_path: Path
 ) -> None:
