@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Snapshot as LibrarySnapshot
 
 from services.visits.domain.copying import copy_sharing_frozen_values
 from services.visits.domain.ownership import LeadFacts
@@ -35,6 +36,8 @@ from services.visits.domain.values import (
 )
 from services.visits.policy import VisitsPolicy
 from shared.domain import Conflict, Forbidden, Meta, NotFound, RuleViolated, stable_id
+
+HISTORY = "_history"  # the attribute holding a log's RepHistory, derived and never snapshotted
 
 # People decide: only quality control confirms or dismisses a flag, never the machine.
 DECIDING_ROLES = frozenset({"qc"})
@@ -255,6 +258,16 @@ class VisitLog(Aggregate):
         breaches: Sequence[MinorBreach]
         meta: Meta
 
+    class Snapshot(LibrarySnapshot):
+        """The log's state without its history index, which is derived from the visits: a log
+        loaded from a snapshot builds it again when first judging."""
+
+        @classmethod
+        def take(cls, aggregate: Any) -> Any:
+            snapshot = super().take(aggregate)
+            snapshot.state.pop(HISTORY, None)
+            return snapshot
+
     @staticmethod
     def create_id(rep_id: str) -> UUID:
         return stable_id("visit-log", rep_id)
@@ -267,6 +280,7 @@ class VisitLog(Aggregate):
         self.breaches: dict[str, MinorBreach] = {}
         self.summarised_weeks: list[str] = []
         self.look_backs: list[str] = []
+        self._history = RepHistory()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> VisitLog:
         # Every record held is frozen and a change replaces it: copying the containers is enough.
@@ -295,6 +309,7 @@ class VisitLog(Aggregate):
         if visit.visit_id in self.visits:
             raise Conflict(f"visit {visit.visit_id} is already logged", field="client_ref")
         self.visits[visit.visit_id] = VisitRecord(visit, notes, client_ref)
+        self._history = self.history().with_visit(visit)
 
     def correct_visit(
         self,
@@ -355,11 +370,17 @@ class VisitLog(Aggregate):
         self.visits[visit.visit_id] = dataclasses.replace(
             record, facts=visit, notes=notes, corrections=record.corrections + 1
         )
+        self._history = self.history().with_visit(visit, replacing=record.facts)
 
     # --- judging ----------------------------------------------------------------------------
 
     def history(self) -> RepHistory:
-        return RepHistory(record.facts for record in self.visits.values())
+        """The rep's visits, indexed for the rules: kept up to date as visits are logged and
+        corrected (a value, so a command's copy of the log shares it safely)."""
+        history: RepHistory | None = self.__dict__.get(HISTORY)
+        if history is None:  # loaded from a snapshot
+            history = self._history = RepHistory(record.facts for record in self.visits.values())
+        return history
 
     def _judge(
         self,

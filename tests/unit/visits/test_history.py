@@ -1,0 +1,100 @@
+"""A rep's history kept up to date visit by visit answers every window exactly as one built from
+all the visits at once, and is a value: adding to it leaves the history it came from unchanged."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from datetime import timedelta
+
+from eventsourcing.domain import Snapshot
+
+from services.visits.application import VisitsApplication
+from services.visits.domain.rules import RepHistory
+from services.visits.domain.values import VisitFacts
+from services.visits.domain.visit_log import HISTORY, VisitLog
+from tests.unit.visits.support import HANGZHOU, LeadsTopic, at, rep
+from tests.unit.visits.test_rules import visit
+
+LEADS = ("L1", "L2", "L3")
+PHOTOS = ("sha256:" + "aa" * 32, "sha256:" + "bb" * 32, None)
+
+
+def random_visit(rng: random.Random, n: int) -> VisitFacts:
+    visited = at(rng.randrange(0, 72), minutes=rng.choice((0, 0, 15, 30)))  # ties on purpose
+    return visit(
+        f"v{n:03d}",
+        lead_id=rng.choice(LEADS),
+        visited_at=visited,
+        recorded_at=visited + timedelta(minutes=rng.choice((5, 5, 90))),
+        photo=rng.choice(PHOTOS),
+    )
+
+
+def answers(history: RepHistory) -> tuple[object, ...]:
+    """Everything the rules can ask, over windows that cut through the visits anywhere."""
+    windows = [(at(h), at(h + span)) for h in range(-2, 76, 3) for span in (0, 1, 7, 30)]
+    return (
+        len(history),
+        history.visits,
+        tuple(history.visited_between(a, b) for a, b in windows),
+        tuple(history.recorded_between(a, b) for a, b in windows),
+        tuple(history.of_lead(lead) for lead in (*LEADS, "L9")),
+        tuple(history.with_photo(photo) for photo in PHOTOS if photo),
+    )
+
+
+def test_a_history_kept_visit_by_visit_answers_as_one_built_at_once() -> None:
+    rng = random.Random(7)
+    kept = RepHistory()
+    current: dict[str, VisitFacts] = {}
+    for n in range(200):
+        if current and rng.random() < 0.3:  # a correction: another time, lead or photo
+            old = current[rng.choice(sorted(current))]
+            new = dataclasses.replace(
+                random_visit(rng, n), visit_id=old.visit_id, recorded_at=old.recorded_at
+            )
+            kept = kept.with_visit(new, replacing=old)
+        else:
+            new = random_visit(rng, n)
+            kept = kept.with_visit(new)
+        current[new.visit_id] = new
+        assert answers(kept) == answers(RepHistory(current.values())), f"after step {n}"
+
+
+def test_adding_to_a_history_leaves_the_one_it_came_from_as_it_was() -> None:
+    first, second = visit("v1", visited_at=at(1)), visit("v2", visited_at=at(2), lead_id="L2")
+    one = RepHistory([first])
+    before = answers(one)
+    two = one.with_visit(second)
+    three = two.with_visit(dataclasses.replace(second, lead_id="L1"), replacing=second)
+    assert answers(one) == before
+    assert two.of_lead("L2") == (second,) and three.of_lead("L2") == ()
+    assert len(three) == 2 and three.of_lead("L1")[1].lead_id == "L1"
+
+
+def test_a_log_keeps_its_history_and_a_snapshot_leaves_it_out() -> None:
+    app = VisitsApplication(env={})
+    leads = LeadsTopic(app)
+    for lead in ("L1", "L2"):
+        leads.owned_lead(lead, "r1", at(-48))
+    ids = [
+        app.log_visit(
+            lead_id=("L1", "L2")[n % 2],
+            visited_at=at(n),
+            position=HANGZHOU,
+            checkin_position=HANGZHOU,
+            meta=rep("r1", at(n, minutes=10)),
+        )
+        for n in range(4)
+    ]
+    app.correct_visit(ids[1], reason="left later", left_at=at(1.5), meta=rep("r1", at(2)))
+    log = app.repository.get(VisitLog.create_id("r1"))
+    assert log.history() == RepHistory(record.facts for record in log.visits.values())
+    assert log.history().visits[1].left_at == at(1.5)
+
+    snapshot = VisitLog.Snapshot.take(log)
+    assert isinstance(snapshot, Snapshot) and HISTORY not in snapshot.state
+    restored = snapshot.mutate(None)
+    assert HISTORY not in vars(restored)
+    assert restored.history() == log.history()  # built again, once, from the visits
