@@ -3,10 +3,11 @@ own annotations, instead of the library's tagged JSON that calls back into Pytho
 datetime, UUID and dataclass.
 
 An event class whose fields are all of types this module knows (plain values, datetimes,
-dates, timedeltas, UUIDs, enums, frozen dataclasses of those, and tuples, sequences, sets,
-mappings and optionals of them) gets a codec; any other (a snapshot's free-form `state`, a
-field typed `Any`) keeps the library's transcoder. Which one applies is a property of the
-class, so it is the same when the event is written and when it is read.
+dates, timedeltas, UUIDs, enums, frozen dataclasses and TypedDicts of those, and tuples,
+sequences, sets, mappings and optionals of them) gets a codec; any other (a snapshot's
+free-form `state`, a field typed `Any`) keeps the library's transcoder. A snapshot class that
+types its `state` (a TypedDict of the aggregate's attributes) gets one too. Which one applies
+is a property of the class, so it is the same when the event is written and when it is read.
 
 With IRONARMY_CHECK_CODEC=1 (the test suite sets it) every encoded state is decoded again at
 once and compared, type for type, with what was encoded: an event whose runtime values do not
@@ -53,6 +54,14 @@ def supported(annotation: Any, seen: frozenset[type] = frozenset()) -> bool:
     """Whether a value of this annotation comes back from typed JSON as the same value."""
     if annotation in _LEAVES:
         return True
+    if typing.is_typeddict(annotation):
+        if annotation in seen or not annotation.__total__:
+            return False
+        try:
+            hints = typing.get_type_hints(annotation)
+        except (NameError, TypeError):
+            return False
+        return all(supported(hint, seen | {annotation}) for hint in hints.values())
     if isinstance(annotation, type):
         if issubclass(annotation, enum.Enum):
             return True

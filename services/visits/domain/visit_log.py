@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypedDict, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -36,8 +36,6 @@ from services.visits.domain.values import (
 )
 from services.visits.policy import VisitsPolicy
 from shared.domain import Conflict, Forbidden, Meta, NotFound, RuleViolated, stable_id
-
-HISTORY = "_history"  # the attribute holding a log's RepHistory, derived and never snapshotted
 
 # People decide: only quality control confirms or dismisses a flag, never the machine.
 DECIDING_ROLES = frozenset({"qc"})
@@ -173,6 +171,21 @@ def check_notes(notes: str, policy: VisitsPolicy) -> None:
         raise RuleViolated(f"notes are limited to {policy.notes_max_chars} characters", field="notes")
 
 
+HISTORY = "_history"  # the attribute holding a log's RepHistory, derived and never snapshotted
+
+
+# A visit log's attributes as its snapshot holds them: every attribute but the derived history.
+class VisitLogState(TypedDict):
+    _created_on: datetime
+    _modified_on: datetime
+    rep_id: str
+    visits: dict[str, VisitRecord]
+    flags: dict[str, FlagRecord]
+    breaches: dict[str, MinorBreach]
+    summarised_weeks: list[str]
+    look_backs: list[str]
+
+
 class VisitLog(Aggregate):
     """Every visit one rep logged, every flag raised about them, every decision on those flags."""
 
@@ -260,12 +273,15 @@ class VisitLog(Aggregate):
 
     class Snapshot(LibrarySnapshot):
         """The log's state without its history index, which is derived from the visits: a log
-        loaded from a snapshot builds it again when first judging."""
+        loaded from a snapshot builds it again when first judging. Its state is typed, so it is
+        stored as typed JSON (shared.codec): a long log's snapshot is encoded in C."""
+
+        state: VisitLogState  # type: ignore[assignment]
 
         @classmethod
         def take(cls, aggregate: Any) -> Any:
             snapshot = super().take(aggregate)
-            snapshot.state.pop(HISTORY, None)
+            cast(dict[str, Any], snapshot.state).pop(HISTORY, None)
             return snapshot
 
     @staticmethod

@@ -7,7 +7,7 @@ import dataclasses
 import enum
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID, uuid4
 
 import pytest
@@ -63,9 +63,23 @@ class Ledger(Aggregate):
         self.payload = payload
 
 
+class Plain(TypedDict):
+    where: Point
+    names: list[str]
+
+
+class Partial(TypedDict, total=False):
+    where: Point
+
+
+class Vague(TypedDict):
+    anything: Any
+
+
 @pytest.mark.parametrize(
     "annotation",
     [
+        Plain,
         str,
         int,
         float,
@@ -92,7 +106,19 @@ def test_plain_values_dataclasses_and_containers_of_them_are_supported(annotatio
 
 @pytest.mark.parametrize(
     "annotation",
-    [Any, object, Loose, dict, list, dict[str, Any], int | str | Point, Point | Meta, dict[Point, int]],
+    [
+        Any,
+        object,
+        Loose,
+        dict,
+        list,
+        dict[str, Any],
+        int | str | Point,
+        Point | Meta,
+        dict[Point, int],
+        Partial,  # a missing key would come back missing, or fail
+        Vague,
+    ],
 )
 def test_anything_that_could_come_back_as_another_type_is_not(annotation: Any) -> None:
     assert not supported(annotation)

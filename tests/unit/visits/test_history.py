@@ -6,14 +6,16 @@ from __future__ import annotations
 import dataclasses
 import random
 from datetime import timedelta
+from typing import Any, ClassVar, get_type_hints
 
-from eventsourcing.domain import Snapshot
+from eventsourcing.domain import MutableOrImmutableAggregate, Snapshot
 
 from services.visits.application import VisitsApplication
 from services.visits.domain.rules import RepHistory
 from services.visits.domain.values import VisitFacts
-from services.visits.domain.visit_log import HISTORY, VisitLog
+from services.visits.domain.visit_log import HISTORY, VisitLog, VisitLogState
 from tests.unit.visits.support import HANGZHOU, LeadsTopic, at, rep
+from tests.unit.visits.test_copying import a_busy_record
 from tests.unit.visits.test_rules import visit
 
 LEADS = ("L1", "L2", "L3")
@@ -98,3 +100,26 @@ def test_a_log_keeps_its_history_and_a_snapshot_leaves_it_out() -> None:
     restored = snapshot.mutate(None)
     assert HISTORY not in vars(restored)
     assert restored.history() == log.history()  # built again, once, from the visits
+
+
+class EverySecondSave(VisitsApplication):
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {VisitLog: 2}
+
+
+def test_a_busy_logs_snapshot_is_typed_json_and_reads_back_as_the_same_log() -> None:
+    app = EverySecondSave(env={})
+    a_busy_record(app)
+    log = app.repository.get(VisitLog.create_id("r1"))
+    # Every attribute a log holds is in its snapshot's typed state, but the derived history.
+    identity = {"_id", "_version", "_pending_events"}
+    assert set(get_type_hints(VisitLogState)) == set(vars(log)) - identity - {HISTORY}
+
+    assert app.snapshots is not None
+    (snapshot,) = app.snapshots.get(log.id, desc=True, limit=1)
+    stored = app.mapper.to_stored_event(snapshot)
+    assert b'"_type_"' not in stored.state  # typed JSON, not the library's tagged form
+    restored = app.mapper.to_domain_event(stored).mutate(None)
+    from_events = app.repository.get(log.id, version=snapshot.originator_version)
+    assert vars(restored) | {HISTORY: from_events.history()} == vars(from_events)
+    for record in (*restored.visits.values(), *restored.flags.values(), *restored.breaches.values()):
+        hash(record)  # frozen all the way down, as before the snapshot
