@@ -1,9 +1,11 @@
 """Visits: how many visits/s the service ingests over HTTP (POST /visits through the real app,
 judged by every rule, stored, relayed) against a bare FastAPI endpoint doing one raw SQLite insert
-of the same body; and the visit→flag latency (POST until VisitFlagged is read off the topic) at a
-steady rate, against one message's broker round trip at the same rate. Needs the local broker.
+of the same body; the visit→flag latency (POST until VisitFlagged is read off the topic) at a
+steady rate, against one message's broker round trip at the same rate; and what logging a visit
+costs a rep with a long history, against a rep's first visits. Needs the local broker.
 
-    .venv/bin/python -m bench.bench_visits      (BENCH_VISITS, BENCH_LATENCY_VISITS, BENCH_RATE)
+    .venv/bin/python -m bench.bench_visits      (BENCH_VISITS, BENCH_LATENCY_VISITS, BENCH_RATE,
+                                                 BENCH_HISTORY)
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from fastapi import FastAPI
 
 from bench.common import REPEATS, Result, header
 from services.visits.api.schemas import VisitCreate, VisitCreatedPublic
+from services.visits.application import VisitsApplication
+from services.visits.domain.values import GeoPoint
 from shared.clock import MovableClock
 from shared.kafka import ensure_topics, make_producer
 from tests.integration.visits.support import (
@@ -40,14 +44,18 @@ from tests.integration.visits.support import (
 )
 from tests.support.kafka_helpers import eventually
 from tests.support.services import SIMULATION_START, RunningService
+from tests.unit.visits.support import LeadsTopic, at, rep
 
 KAFKA = os.environ.get("IRONARMY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 N_VISITS = int(os.environ.get("BENCH_VISITS", "1000"))
 N_LATENCY = int(os.environ.get("BENCH_LATENCY_VISITS", "200"))
 RATE = float(os.environ.get("BENCH_RATE", "20"))  # visits (or messages) per second, steady
+HISTORY = int(os.environ.get("BENCH_HISTORY", "3000"))  # visits a long-serving rep has logged
+SAMPLE = 200  # visits timed at each point
 REPS = 40
 CONCURRENCY = 8
 HERE = (30.2741, 120.1551)
+HANGZHOU_POINT = GeoPoint(*HERE, 10.0)
 
 
 def body(lead: str, n: int, *, evidence: bool = True) -> dict[str, Any]:
@@ -236,6 +244,47 @@ async def broker_round_trip() -> list[float]:
         await producer.stop()
 
 
+# --- a long history -------------------------------------------------------------------------
+
+
+def history_cost(tmp: Path) -> tuple[float, float]:
+    """Milliseconds to log a visit (the application: judged by every rule, stored), for one rep's
+    first SAMPLE visits and for SAMPLE more after HISTORY of them: about two years of visits."""
+    app = VisitsApplication(
+        {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(tmp / f"history-{uuid.uuid4().hex[:6]}.sqlite"),
+            "AGGREGATE_CACHE_MAXSIZE": "1000",  # as the service runs
+        }
+    )
+    leads = LeadsTopic(app)
+    lead_ids = [f"L{n}" for n in range(REPS)]
+    for lead_id in lead_ids:
+        leads.owned_lead(lead_id, "rep-1", at(-48))
+
+    def log(n: int) -> None:
+        when = at(2 * n)  # a visit every two hours, each with its own photo
+        app.log_visit(
+            lead_id=lead_ids[n % REPS],
+            visited_at=when - timedelta(minutes=30),
+            position=HANGZHOU_POINT,
+            checkin_position=HANGZHOU_POINT,
+            photo_hash=f"{PHOTO[:-8]}{n:08d}",
+            meta=rep("rep-1", when),
+        )
+
+    def timed(first: int) -> float:
+        started = time.perf_counter()
+        for n in range(first, first + SAMPLE):
+            log(n)
+        return (time.perf_counter() - started) * 1000 / SAMPLE
+
+    early = timed(0)
+    for n in range(SAMPLE, HISTORY):
+        log(n)
+    return early, timed(HISTORY)
+
+
 async def main() -> None:
     header(f"Visits: {N_VISITS} over HTTP from {REPS} reps, {CONCURRENCY} at a time; latency at {RATE:.0f}/s")
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -261,6 +310,16 @@ async def main() -> None:
             )
         arrived = f"{len(flag)}/{N_LATENCY} flags and {len(rtt)}/{N_LATENCY} messages arrived"
         print(f"  (ratio = ours / baseline; {arrived})")
+        runs = [history_cost(tmp) for _ in range(REPEATS)]
+        print(
+            Result(
+                f"log a visit after {HISTORY:,} visits",
+                "ms/visit",
+                statistics.median(late for _, late in runs),
+                statistics.median(early for early, _ in runs),
+                f"the rep's first {SAMPLE}",
+            ).line()
+        )
 
 
 if __name__ == "__main__":
