@@ -28,11 +28,18 @@ _NAMESPACE_BYTES = IRONARMY_NAMESPACE.bytes
 def stable_id_text(*parts: object) -> str:
     """`str(stable_id(*parts))`, for keys seen once (an event's id as the relay publishes it):
     not cached, and no UUID object made on the way."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + "/".join(map(str, parts)).encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    x = digest.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    return uuid5_text("/".join(map(str, parts)).encode())
+
+
+def uuid5_text(name: bytes) -> str:
+    """The text of the uuid5 of `name` in the project's namespace: the version and variant are
+    set on the hex digest's text."""
+    x = hashlib.sha1(_NAMESPACE_BYTES + name).hexdigest()
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
+
+
+# RFC 4122 variant: the top two bits of the clock sequence are 10.
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 
 @dataclass(frozen=True)

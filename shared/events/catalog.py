@@ -11,7 +11,7 @@ from uuid import UUID
 import orjson
 from pydantic import ValidationError
 
-from shared.domain import stable_id_text
+from shared.domain import uuid5_text
 from shared.events import leads, reviews, rotation, visits
 from shared.events.base import Envelope, IntegrationEvent
 
@@ -42,8 +42,9 @@ def event_id_for(aggregate_id: UUID | str, version: int) -> UUID:
 
 
 def event_id_text(aggregate_id: UUID | str, version: int) -> str:
-    """The event id as text (what the envelope carries), made without a UUID object."""
-    return stable_id_text("event", aggregate_id, version)
+    """The event id as text (what the envelope carries): `stable_id_text("event", aggregate_id,
+    version)`, spelt out for the relay, which makes one for every event it publishes."""
+    return uuid5_text(f"event/{aggregate_id}/{version}".encode())
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,12 @@ def test_an_id_as_text_is_the_uuid5_of_its_key(parts: tuple[object, ...]) -> Non
     assert stable_id_text(*parts) == str(expected)
 
 
+def test_an_event_id_is_the_uuid5_of_its_stream_and_version() -> None:
+    for version in range(1, 200):  # enough digests for every value of the variant's hex digit
+        aggregate_id = uuid4()
+        assert event_id_text(aggregate_id, version) == str(stable_id("event", aggregate_id, version))
+
+
 def test_an_event_id_is_the_same_as_text_and_as_uuid() -> None:
     aggregate_id = uuid4()
     assert event_id_for(aggregate_id, 3) == UUID(event_id_text(aggregate_id, 3))
