@@ -219,9 +219,9 @@ class OutboxRelay:
             await self._run_loop()
         finally:
             self._running = False
-            await self._flush_quietly()
             # stop() may have come while a producer was being started: close that one too.
             await self._drop_producer()
+            await self._flush_quietly()
 
     async def _run_loop(self) -> None:
         backoff = 0.5
