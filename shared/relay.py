@@ -87,6 +87,8 @@ class OutboxRelay:
     # --- reading the store (runs in a worker thread) ---------------------------------
 
     def published_position(self) -> int:
+        """The position recorded in the store: where a restarted relay resumes. While busy it
+        may trail `published` (what the broker has acknowledged) by up to `record_seconds`."""
         return self.application.process_recorder.max_tracking_id(self.tracking_name) or 0
 
     def read_batch(self, after: int) -> tuple[list[Outgoing], int]:
