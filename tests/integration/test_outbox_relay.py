@@ -6,6 +6,7 @@ import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -28,7 +29,9 @@ def meta() -> Meta:
     )
 
 
-def relay_for(app: ProbeApplication, topic: str, bootstrap: str, batch_size: int = 7) -> OutboxRelay:
+def relay_for(
+    app: ProbeApplication, topic: str, bootstrap: str, batch_size: int = 7, **options: Any
+) -> OutboxRelay:
     return OutboxRelay(
         app,
         translate,
@@ -37,7 +40,7 @@ def relay_for(app: ProbeApplication, topic: str, bootstrap: str, batch_size: int
         partitions=3,
         metrics=Metrics("probe"),
         batch_size=batch_size,
-        idle_seconds=0.05,
+        **{"idle_seconds": 0.05, **options},
     )
 
 
@@ -154,13 +157,10 @@ async def test_a_busy_relay_records_its_position_now_and_then_and_all_of_it_when
     pid = app.create("p", meta())
     app.assign_many(pid, [f"rep-{n}" for n in range(20)], meta())
     now = [1000.0]
-    relay = OutboxRelay(
+    relay = relay_for(
         app,
-        translate,
-        topic=f"{topic_prefix}.leads",
-        bootstrap_servers=kafka_bootstrap,
-        partitions=3,
-        metrics=Metrics("probe"),
+        f"{topic_prefix}.leads",
+        kafka_bootstrap,
         batch_size=5,
         idle_seconds=30,  # never idle during this test
         record_seconds=10,
