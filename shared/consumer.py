@@ -10,6 +10,7 @@ the store's tracking records are what decide where to resume. A message that can
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections import Counter
@@ -73,6 +74,7 @@ class ExactlyOnceConsumer:
         self.partitions = partitions
         self.metrics = metrics
         self.batch_size = batch_size
+        self.poll_seconds = 0.5  # how long a poll waits for messages
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
         self.connected = False
@@ -199,7 +201,7 @@ class ExactlyOnceConsumer:
         committing: asyncio.Task[None] | None = None
         try:
             while not self._stopping.is_set():
-                batches = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+                batches = await self._poll(consumer)
                 done_upto: dict[TopicPartition, OffsetAndMetadata] = {}
                 for tp, messages in batches.items():
                     self.failure = None
@@ -222,6 +224,27 @@ class ExactlyOnceConsumer:
                     committing.exception()  # seen here, or by the loop that failed
             await dead_letters.stop()
             await self._close()
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
+        """The next poll's messages; none when asked to stop meanwhile. A poll waits a while for
+        messages, and a stop (a service shutting down, a replay moving on to its next topic)
+        should not wait with it."""
+        timeout_ms = int(self.poll_seconds * 1000)
+        poll = asyncio.ensure_future(consumer.getmany(timeout_ms=timeout_ms, max_records=self.batch_size))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({poll, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            poll.cancel()
+            raise
+        finally:
+            stopping.cancel()
+        if poll.done():
+            return poll.result()  # type: ignore[no-any-return]
+        poll.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poll
+        return {}
 
     async def _apply_partition(self, dead_letters: Any, tp: TopicPartition, messages: Sequence[Any]) -> None:
         """Apply one partition's messages of a poll, parking those that cannot be applied."""

@@ -187,6 +187,22 @@ async def test_a_busy_relay_records_its_position_now_and_then_and_all_of_it_when
     assert len(records) == 22  # nothing sent twice: each batch's position was known in memory
 
 
+async def test_a_consumer_waiting_for_messages_stops_at_once(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    tally = TallyApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "t.db")}
+    )
+    consumer = consumer_for(tally, f"{topic_prefix}.quiet", kafka_bootstrap, f"{topic_prefix}.tally")
+    consumer.poll_seconds = 120  # a poll that would outlast the test
+    task = asyncio.create_task(consumer.run())
+    await eventually(
+        lambda: consumer._consumer is not None and bool(consumer._consumer.assignment()), what="polling"
+    )
+    await consumer.stop()
+    await asyncio.wait_for(task, 20)  # done well before its poll would have ended
+
+
 async def test_the_same_message_delivered_twice_changes_nothing(
     kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str], tmp_path: Path
 ) -> None:
