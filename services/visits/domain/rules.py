@@ -38,6 +38,10 @@ def _key(visit: VisitFacts) -> tuple[datetime, str]:
     return visit.visited_at, visit.visit_id
 
 
+def _visited_at(visit: VisitFacts) -> datetime:
+    return visit.visited_at
+
+
 def _recorded_key(visit: VisitFacts) -> tuple[datetime, str]:
     return visit.recorded_at, visit.visit_id
 
@@ -121,6 +125,12 @@ class RepHistory:
 
     def of_lead(self, lead_id: str) -> Visits:
         return self._by_lead.get(lead_id, ())
+
+    def of_lead_visited_between(self, lead_id: str, start: datetime, end: datetime) -> Visits:
+        """The lead's visits claimed to start in [start, end], in claimed order."""
+        group = self._by_lead.get(lead_id, ())
+        lo = bisect.bisect_left(group, start, key=_visited_at)
+        return group[lo : bisect.bisect_right(group, end, key=_visited_at)]
 
     def with_photo(self, photo_hash: str) -> Visits:
         return self._by_photo.get(photo_hash, ())
@@ -240,11 +250,18 @@ def impossible_travel(visit: VisitFacts, ctx: RuleContext, policy: VisitsPolicy)
     around = ctx.history.visited_between(
         visit.visited_at - policy.history_window, visit.visited_at + policy.history_window
     )
-    placed = [v for v in around if v.visit_id != visit.visit_id and v.where is not None]
-    earlier = [v for v in placed if _key(v) < _key(visit)]
-    later = [v for v in placed if _key(v) > _key(visit)]
+    # The nearest placed visit on either side: walk out from where this one sorts among them.
+    i = bisect.bisect_left(around, _key(visit), key=_key)
+    nearest = [
+        v
+        for v in (
+            next((v for v in reversed(around[:i]) if v.where is not None), None),
+            next((v for v in around[i:] if v.visit_id != visit.visit_id and v.where is not None), None),
+        )
+        if v is not None
+    ]
     too_fast: list[tuple[VisitFacts, float, float]] = []
-    for other in earlier[-1:] + later[:1]:
+    for other in nearest:
         assert other.where is not None
         distance = here.distance_m(other.where)
         if distance <= policy.travel_min_distance_m:
@@ -355,10 +372,11 @@ def duplicate_visit(visit: VisitFacts, ctx: RuleContext, policy: VisitsPolicy) -
     """The same visit logged before: same lead at nearly the same claimed time, or the same photo."""
     mine = (visit.recorded_at, visit.visit_id)
     originals: dict[str, str] = {}
-    for other in ctx.history.of_lead(visit.lead_id):
-        if (other.recorded_at, other.visit_id) < mine and (
-            abs(other.visited_at - visit.visited_at) <= policy.duplicate_within
-        ):
+    within = policy.duplicate_within
+    for other in ctx.history.of_lead_visited_between(
+        visit.lead_id, visit.visited_at - within, visit.visited_at + within
+    ):
+        if (other.recorded_at, other.visit_id) < mine:
             originals[other.visit_id] = (
                 f"{other.visit_id} (same lead, claimed at {fmt(other.visited_at)}, "
                 f"recorded at {fmt(other.recorded_at)})"

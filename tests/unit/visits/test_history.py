@@ -42,6 +42,7 @@ def answers(history: RepHistory) -> tuple[object, ...]:
         tuple(history.visited_between(a, b) for a, b in windows),
         tuple(history.recorded_between(a, b) for a, b in windows),
         tuple(history.of_lead(lead) for lead in (*LEADS, "L9")),
+        tuple(history.of_lead_visited_between(lead, a, b) for lead in LEADS for a, b in windows),
         tuple(history.with_photo(photo) for photo in PHOTOS if photo),
     )
 

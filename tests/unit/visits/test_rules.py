@@ -186,6 +186,19 @@ def test_hangzhou_to_shanghai_in_an_hour_is_impossible_travel() -> None:
     assert "km/h" in finding.reason
 
 
+def test_travel_is_judged_against_the_nearest_placed_visits_on_either_side() -> None:
+    shanghai_before = visit("a", lead_id="La", visited_at=at(1), where=SHANGHAI, checkin=SHANGHAI)
+    unplaced = visit("b", lead_id="Lb", visited_at=at(1.5), where=None, checkin=None)
+    hangzhou_before = visit("c", lead_id="Lc", visited_at=at(0.5), where=HANGZHOU, checkin=HANGZHOU)
+    here = visit("d", lead_id="Ld", visited_at=at(2))
+    shanghai_after = visit("e", lead_id="Le", visited_at=at(3), where=SHANGHAI, checkin=SHANGHAI)
+    shanghai_later = visit("f", lead_id="Lf", visited_at=at(3.5), where=SHANGHAI, checkin=SHANGHAI)
+    history = (hangzhou_before, shanghai_before, unplaced, here, shanghai_after, shanghai_later)
+    finding = impossible_travel(here, ctx(*history), POLICY)
+    # Not the visit without a position, nor the farther ones: Shanghai an hour before and after.
+    assert finding is not None and finding.evidence == ("d", "a", "e")
+
+
 def test_travel_just_under_the_speed_limit_passes_and_just_over_is_flagged() -> None:
     limit_m_per_hour = POLICY.max_travel_speed_kmh * 1000
     first = visit("a", lead_id="La", visited_at=at(1), checkin=None, where=GeoPoint(30.0, 120.0))
