@@ -324,8 +324,9 @@ class VisitLog(Aggregate):
             raise Forbidden("a rep logs only their own visits", field="rep_id")
         if visit.visit_id in self.visits:
             raise Conflict(f"visit {visit.visit_id} is already logged", field="client_ref")
+        history = self.history()  # before the change: a log from a snapshot builds it from the visits
         self.visits[visit.visit_id] = VisitRecord(visit, notes, client_ref)
-        self._history = self.history().with_visit(visit)
+        self._history = history.with_visit(visit)
 
     def correct_visit(
         self,
@@ -383,10 +384,11 @@ class VisitLog(Aggregate):
             raise Conflict("this visit was confirmed as fabricated; its record can no longer be corrected")
         if not reason.strip():
             raise RuleViolated("say why the visit is corrected", field="reason")
+        history = self.history()  # before the change, as in _visit_logged
         self.visits[visit.visit_id] = dataclasses.replace(
             record, facts=visit, notes=notes, corrections=record.corrections + 1
         )
-        self._history = self.history().with_visit(visit, replacing=record.facts)
+        self._history = history.with_visit(visit, replacing=record.facts)
 
     # --- judging ----------------------------------------------------------------------------
 

@@ -124,3 +124,36 @@ def test_a_busy_logs_snapshot_is_typed_json_and_reads_back_as_the_same_log() -> 
     assert vars(restored) | {HISTORY: from_events.history()} == vars(from_events)
     for record in (*restored.visits.values(), *restored.flags.values(), *restored.breaches.values()):
         hash(record)  # frozen all the way down, as before the snapshot
+
+
+class EveryFifthEvent(VisitsApplication):
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {VisitLog: 5}
+
+
+def test_a_log_loaded_from_a_snapshot_keeps_its_history_through_later_visits_and_corrections() -> None:
+    app = EveryFifthEvent(env={})  # no aggregate cache: every get reads the snapshot and what follows
+    leads = LeadsTopic(app)
+    leads.owned_lead("L1", "r1", at(-48))
+    log_id = VisitLog.create_id("r1")
+
+    def log_visit(n: int) -> str:
+        return app.log_visit(
+            lead_id="L1",
+            visited_at=at(n),
+            position=HANGZHOU,
+            checkin_position=HANGZHOU,
+            meta=rep("r1", at(n, minutes=10)),
+        )
+
+    ids = [log_visit(n) for n in range(5)]
+    assert app.snapshots is not None
+    (snapshot,) = app.snapshots.get(log_id, desc=True, limit=1)
+    # Then, after that snapshot: a visit logged, and one moved to another time by a correction.
+    ids.append(log_visit(5))
+    app.correct_visit(ids[2], reason="it was the afternoon", visited_at=at(2.5), meta=rep("r1", at(6)))
+    after = list(app.events.get(log_id, gt=snapshot.originator_version))
+    assert {type(e) for e in after} >= {VisitLog.VisitLogged, VisitLog.VisitCorrected}
+
+    log = app.repository.get(log_id)
+    assert log.history() == RepHistory(record.facts for record in log.visits.values())
+    assert len(log.history()) == 6 and log.history().visits[2].visited_at == at(2.5)
