@@ -17,8 +17,8 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from bench.bench_kafka import raw_consumer_rate
-from bench.common import REPEATS, Result, header
+from bench.bench_kafka import against_raw_consumer, raw_consumer_rate
+from bench.common import REPEATS, header
 from services.visits.application import VisitsApplication
 from services.visits.domain.values import GeoPoint
 from services.visits.policy import VisitsPolicy
@@ -125,16 +125,7 @@ async def main() -> None:
         ours = statistics.median([await replay_rate(tmp, prefix, policy, count) for _ in range(REPEATS)])
         topics = [f"{prefix}.leads", f"{prefix}.visits"]
         raw = statistics.median([await raw_consumer_rate(topics, count) for _ in range(REPEATS)])
-        print(
-            Result(
-                f"visits replayed from the topics ({count:,} messages)",
-                "events/s",
-                ours,
-                raw,
-                "raw aiokafka consumer + decode",
-                0.5,
-            ).line()
-        )
+        print(against_raw_consumer(f"visits replayed from the topics ({count:,} messages)", ours, raw))
 
 
 if __name__ == "__main__":
