@@ -25,15 +25,10 @@ def stable_id(*parts: object) -> UUID:
 _NAMESPACE_BYTES = IRONARMY_NAMESPACE.bytes
 
 
-def stable_id_text(*parts: object) -> str:
-    """`str(stable_id(*parts))`, for keys seen once (an event's id as the relay publishes it):
-    not cached, and no UUID object made on the way."""
-    return uuid5_text("/".join(map(str, parts)).encode())
-
-
 def uuid5_text(name: bytes) -> str:
-    """The text of the uuid5 of `name` in the project's namespace: the version and variant are
-    set on the hex digest's text."""
+    """`str(uuid5(IRONARMY_NAMESPACE, name))`, for names seen once (an event's id as the relay
+    publishes it): no UUID object made on the way, the version and variant set on the digest's
+    text."""
     x = hashlib.sha1(_NAMESPACE_BYTES + name).hexdigest()
     return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 

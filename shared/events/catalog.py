@@ -42,8 +42,8 @@ def event_id_for(aggregate_id: UUID | str, version: int) -> UUID:
 
 
 def event_id_text(aggregate_id: UUID | str, version: int) -> str:
-    """The event id as text (what the envelope carries): `stable_id_text("event", aggregate_id,
-    version)`, spelt out for the relay, which makes one for every event it publishes."""
+    """The event id as text (what the envelope carries): `str(stable_id("event", aggregate_id,
+    version))`, made without a UUID object for the relay, which makes one for every event."""
     return uuid5_text(f"event/{aggregate_id}/{version}".encode())
 
 
