@@ -5,6 +5,10 @@ Kafka's own committed offsets are written too, but only so that lag shows in Kaf
 the store's tracking records are what decide where to resume. A message that cannot be read
 (undecodable, unknown type, newer schema) or that the domain refuses is parked in
 `<topic>.dlq` with its origin, and the consumer goes on.
+
+`run` follows the topics for good, as a member of its consumer group. `run_to_end` is a bounded
+replay (ops rebuilding a store from the topics): the partitions are assigned rather than joined
+through a group, it applies each up to where it ended when the replay began, and returns.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from eventsourcing.persistence import PersistenceError, Tracking
@@ -76,6 +80,8 @@ class ExactlyOnceConsumer:
         self.batch_size = batch_size
         self.poll_seconds = 0.5  # how long a poll waits for messages
         self._consumer: AIOKafkaConsumer | None = None
+        self._dead_letters: AIOKafkaProducer | None = None  # started when first needed
+        self._ends: dict[TopicPartition, int] | None = None  # where a bounded replay stops
         self._stopping = asyncio.Event()
         self.connected = False
         self.failure: str | None = None  # the last unexpected error, until a batch goes through
@@ -182,30 +188,88 @@ class ExactlyOnceConsumer:
                 await wait_until(self._stopping, backoff)
                 backoff = min(backoff * 2, 30.0)
 
-    async def _run_once(self) -> None:
+    async def run_to_end(self) -> dict[TopicPartition, int]:
+        """Apply every partition of the topics, from where the store says, up to where it ended
+        when the replay began (the first call fixes that), and return those ends.
+
+        A bounded replay: no consumer group to join or rebalance, and it returns at the end
+        instead of waiting for more. Kafka or the store going away is retried, as `run` does,
+        from the store's positions; a handler's bug is raised."""
+        backoff = 0.5
+        while True:
+            try:
+                return await self._replay_once()
+            except (KafkaError, OSError, PersistenceError) as error:
+                if self._stopping.is_set():
+                    raise
+                log.warning("replay %s: %s; resuming in %.1fs", self.group_id, error, backoff)
+                await wait_until(self._stopping, backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _replay_once(self) -> dict[TopicPartition, int]:
         await ensure_topics(self.bootstrap_servers, self.topics, self.partitions)
-        consumer = AIOKafkaConsumer(
+        # Subscribed without a group only to learn the topics' partitions, then assigned them.
+        consumer = self._consumer = self._make_consumer(*self.topics, group_id=None)
+        try:
+            await consumer.start()
+            if self._ends is None:
+                partitions = [
+                    TopicPartition(topic, partition)
+                    for topic in self.topics
+                    for partition in sorted(consumer.partitions_for_topic(topic) or ())
+                ]
+                self._ends = await consumer.end_offsets(partitions)
+            ends = self._ends
+            consumer.unsubscribe()
+            consumer.assign(list(ends))
+            await self.seek_to_stored(list(ends))
+            self.connected = True
+            while not await self._replayed(consumer, ends):
+                if self._stopping.is_set():
+                    raise RuntimeError(f"replay {self.group_id} stopped before the end")
+                for tp, messages in (await self._poll(consumer)).items():
+                    before_end = [m for m in messages if m.offset < ends[tp]]
+                    if before_end:
+                        self.failure = None
+                        await self._apply_partition(tp, before_end)
+            return dict(ends)
+        finally:
+            await self._close()
+
+    @staticmethod
+    async def _replayed(consumer: AIOKafkaConsumer, ends: Mapping[TopicPartition, int]) -> bool:
+        """Every partition handed over (and so applied) up to its end. A partition's position
+        also passes offsets that hold no message for us, such as transaction markers."""
+        for tp, end in ends.items():
+            if await consumer.position(tp) < end:
+                return False
+        return True
+
+    def _make_consumer(self, *topics: str, group_id: str | None) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            *topics,
             bootstrap_servers=self.bootstrap_servers,
-            group_id=self.group_id,
+            group_id=group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=self.batch_size,
         )
-        self._consumer = consumer
+
+    async def _run_once(self) -> None:
+        await ensure_topics(self.bootstrap_servers, self.topics, self.partitions)
+        consumer = self._consumer = self._make_consumer(group_id=self.group_id)
         consumer.subscribe(self.topics, listener=_SeekToStoredPosition(self))
-        await consumer.start()
-        dead_letters = make_producer(self.bootstrap_servers, client_id=f"{self.group_id}-dlq")
-        await dead_letters.start()
-        self.connected = True
         committing: asyncio.Task[None] | None = None
         try:
+            await consumer.start()
+            self.connected = True
             while not self._stopping.is_set():
                 batches = await self._poll(consumer)
                 done_upto: dict[TopicPartition, OffsetAndMetadata] = {}
                 for tp, messages in batches.items():
                     self.failure = None
-                    await self._apply_partition(dead_letters, tp, messages)
+                    await self._apply_partition(tp, messages)
                     done_upto[tp] = OffsetAndMetadata(messages[-1].offset + 1, "")
                 if done_upto:
                     # For Kafka's tools only (the store decides where to resume): one commit a
@@ -222,7 +286,6 @@ class ExactlyOnceConsumer:
                     committing.cancel()  # failing: the next run commits again
                 elif not committing.cancelled():
                     committing.exception()  # seen here, or by the loop that failed
-            await dead_letters.stop()
             await self._close()
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, list[Any]]:
@@ -246,7 +309,7 @@ class ExactlyOnceConsumer:
             await poll
         return {}
 
-    async def _apply_partition(self, dead_letters: Any, tp: TopicPartition, messages: Sequence[Any]) -> None:
+    async def _apply_partition(self, tp: TopicPartition, messages: Sequence[Any]) -> None:
         """Apply one partition's messages of a poll, parking those that cannot be applied."""
         outcomes: Counter[str] = Counter()
         remaining = list(messages)
@@ -257,7 +320,7 @@ class ExactlyOnceConsumer:
                 done = len(applied.outcomes)
                 if applied.parked is not None:
                     message, reason = applied.parked
-                    await self._dead_letter(dead_letters, tp, message, reason)
+                    await self._dead_letter(tp, message, reason)
                     await asyncio.to_thread(self.mark_parked, tp.topic, tp.partition, message.offset)
                     outcomes["dead_lettered"] += 1
                     done += 1
@@ -276,7 +339,7 @@ class ExactlyOnceConsumer:
             lag = max(highwater - (applied + 1), 0)
             self.metrics.consumer_lag.labels(self.group_id, tp.topic, str(tp.partition)).set(lag)
 
-    async def _dead_letter(self, producer: Any, tp: TopicPartition, message: Any, reason: str) -> None:
+    async def _dead_letter(self, tp: TopicPartition, message: Any, reason: str) -> None:
         log.error(
             "consumer %s parked %s[%d]@%d: %s", self.group_id, tp.topic, tp.partition, message.offset, reason
         )
@@ -288,15 +351,23 @@ class ExactlyOnceConsumer:
             ("reason", reason[:1000].encode()),
         ]
         await ensure_topics(self.bootstrap_servers, [f"{tp.topic}.dlq"], 1)
-        await producer.send_and_wait(f"{tp.topic}.dlq", value=message.value, key=message.key, headers=headers)
+        if self._dead_letters is None:  # most consumers never park anything
+            producer = make_producer(self.bootstrap_servers, client_id=f"{self.group_id}-dlq")
+            await producer.start()
+            self._dead_letters = producer
+        await self._dead_letters.send_and_wait(
+            f"{tp.topic}.dlq", value=message.value, key=message.key, headers=headers
+        )
 
     async def _close(self) -> None:
         consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            try:
-                await consumer.stop()
-            except KafkaError:
-                log.debug("consumer %s: stop failed", self.group_id, exc_info=True)
+        producer, self._dead_letters = self._dead_letters, None
+        for client in (consumer, producer):
+            if client is not None:
+                try:
+                    await client.stop()
+                except KafkaError:
+                    log.debug("consumer %s: stop failed", self.group_id, exc_info=True)
 
     async def stop(self) -> None:
         self._stopping.set()

@@ -37,7 +37,7 @@ class _RebuildConsumer(ExactlyOnceConsumer):
         super().__init__(*args, **kwargs)
         self.parked = parked
 
-    async def _dead_letter(self, producer: Any, tp: TopicPartition, message: Any, reason: str) -> None:
+    async def _dead_letter(self, tp: TopicPartition, message: Any, reason: str) -> None:
         self.parked.append(f"{tp.topic}[{tp.partition}]@{message.offset} could not be applied: {reason}")
 
 
@@ -74,7 +74,6 @@ async def _consume_to_end(
     timeout: float,
     parked: list[str],
 ) -> dict[int, int]:
-    ends = await end_offsets(bootstrap_servers, topic, partitions)
     consumer = _RebuildConsumer(
         application,
         handlers,
@@ -85,28 +84,11 @@ async def _consume_to_end(
         metrics=Metrics("visits-rebuild"),
         parked=parked,
     )
-
-    def caught_up() -> bool:
-        for partition, end in ends.items():
-            applied = application.processed_offset(group_id, topic, partition)
-            if end > 0 and (applied is None or applied < end - 1):
-                return False
-        return True
-
-    task = asyncio.create_task(consumer.run())
-    deadline = time.monotonic() + timeout
     try:
-        while not await asyncio.to_thread(caught_up):
-            if task.done():
-                task.result()
-                raise RuntimeError(f"the consumer of {topic} stopped before the end")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic} not replayed to its end after {timeout:.0f}s")
-            await asyncio.sleep(0.05)
-    finally:
-        await consumer.stop()
-        await task
-    return ends
+        ends = await asyncio.wait_for(consumer.run_to_end(), timeout)
+    except TimeoutError:
+        raise TimeoutError(f"{topic} not replayed to its end after {timeout:.0f}s") from None
+    return {tp.partition: offset for tp, offset in ends.items()}
 
 
 async def rebuild_from_topics(

@@ -203,6 +203,47 @@ async def test_a_consumer_waiting_for_messages_stops_at_once(
     await asyncio.wait_for(task, 20)  # done well before its poll would have ended
 
 
+async def test_a_bounded_replay_applies_every_partition_to_its_end_and_resumes_from_the_store(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    app = ProbeApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "p.db")}
+    )
+    probe_ids = [app.create(f"p{n}", meta()) for n in range(6)]
+    for n, pid in enumerate(probe_ids):
+        app.assign_many(pid, [f"rep-{k}" for k in range(n + 1)], meta())
+    topic = f"{topic_prefix}.leads"
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"not json at all", key=str(probe_ids[0]).encode())
+    finally:
+        await producer.stop()
+    await run_until(relay_for(app, topic, kafka_bootstrap), app)
+    tally = TallyApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "t.db")}
+    )
+    group = f"{topic_prefix}.replay"
+
+    ends = await asyncio.wait_for(consumer_for(tally, topic, kafka_bootstrap, group).run_to_end(), 60)
+    assert sum(ends.values()) == 21 + 1  # every assignment, and the poison message
+    assert {tally.count(str(pid)) for pid in probe_ids} == set(range(1, 7))
+    for tp, end in ends.items():
+        assert tally.processed_offset(group, topic, tp.partition) == (end - 1 if end else None)
+    parked = await read_topic(kafka_bootstrap, f"{topic}.dlq", until=lambda r: len(r) >= 1)
+    assert [r.value for r in parked] == [b"not json at all"]
+
+    # Published after the first replay: a second one applies those alone, from the store.
+    app.assign_many(probe_ids[0], ["rep-late-1", "rep-late-2"], meta())
+    await run_until(relay_for(app, topic, kafka_bootstrap), app)
+    again = consumer_for(tally, topic, kafka_bootstrap, group)
+    later = await asyncio.wait_for(again.run_to_end(), 60)
+    assert sum(later.values()) == sum(ends.values()) + 2
+    assert tally.count(str(probe_ids[0])) == 3
+    applied = again.metrics.consumed.labels(group, topic, "applied")._value.get()
+    assert applied == 2
+
+
 async def test_the_same_message_delivered_twice_changes_nothing(
     kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str], tmp_path: Path
 ) -> None:
