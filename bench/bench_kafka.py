@@ -21,6 +21,7 @@ from shared.events.catalog import decode
 from shared.kafka import ensure_topics, make_producer
 from shared.metrics import Metrics
 from shared.relay import OutboxRelay
+from shared.settings import AGGREGATE_CACHE_SIZE, cache_env
 from tests.support.kafka_helpers import eventually
 from tests.support.probe import ProbeApplication, TallyApplication, tally_handlers, translate
 
@@ -79,7 +80,11 @@ async def raw_producer_rate(payloads: list[tuple[bytes, bytes]]) -> float:
 
 async def rebuild_rate(topic: str, tmp: Path, run: int) -> float:
     tally = TallyApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / f"t{run}.db")}
+        {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(tmp / f"t{run}.db"),
+            **cache_env(AGGREGATE_CACHE_SIZE),  # as a service runs
+        }
     )
     consumer = ExactlyOnceConsumer(
         tally,

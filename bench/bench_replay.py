@@ -25,6 +25,7 @@ from services.visits.policy import VisitsPolicy
 from services.visits.rebuild import end_offsets, rebuild_from_topics
 from shared.clock import MovableClock
 from shared.domain import Meta
+from shared.settings import AGGREGATE_CACHE_SIZE, cache_env
 from tests.integration.visits.support import (
     PHOTO,
     LeadsTopicWriter,
@@ -95,7 +96,7 @@ async def replay_rate(tmp: Path, prefix: str, policy: VisitsPolicy, count: int) 
         {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(tmp / f"rebuilt-{uuid.uuid4().hex[:6]}.sqlite"),
-            "AGGREGATE_CACHE_MAXSIZE": "5000",  # as the service runs
+            **cache_env(AGGREGATE_CACHE_SIZE),  # as the service runs
         },
         policy=policy,
     )

@@ -35,6 +35,7 @@ from services.visits.application import VisitsApplication
 from services.visits.domain.values import GeoPoint
 from shared.clock import MovableClock
 from shared.kafka import ensure_topics, make_producer
+from shared.settings import AGGREGATE_CACHE_SIZE, cache_env
 from tests.integration.visits.support import (
     PHOTO,
     LeadsTopicWriter,
@@ -254,7 +255,7 @@ def history_cost(tmp: Path) -> tuple[float, float]:
         {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(tmp / f"history-{uuid.uuid4().hex[:6]}.sqlite"),
-            "AGGREGATE_CACHE_MAXSIZE": "1000",  # as the service runs
+            **cache_env(AGGREGATE_CACHE_SIZE),  # as the service runs
         }
     )
     leads = LeadsTopic(app)

@@ -3,10 +3,11 @@ and exactly-once processing of events consumed from other services."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
@@ -294,6 +295,35 @@ class ServiceApplication(Application[UUID]):
         self._take_snapshots(processing)
         self._notify(recordings)
         return recordings
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """Record the events; keep a copy of each aggregate saved in the cache (the caller still
+        holds the aggregate itself), or, when the store refuses them, forget those aggregates.
+
+        Without fast-forwarding (how the services run: one process writes a service's store),
+        the cache is what this process saved, and a read from it asks the store nothing. Should
+        another process write too, the first conflict on a stale aggregate evicts it and the
+        retry reads the store: the unique (aggregate, version) in the store keeps the events
+        right either way."""
+        try:
+            recordings = self.events.put(
+                processing_event.events, tracking=processing_event.tracking, **processing_event.saved_kwargs
+            )
+        except IntegrityError:
+            self._forget(processing_event.aggregates)
+            raise
+        repository = self._repository
+        if repository.cache is not None and not repository.fastforward:
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                repository.cache.put(aggregate_id, copy.deepcopy(aggregate))
+        return recordings
+
+    def _forget(self, aggregates: Iterable[UUID]) -> None:
+        cache = self._repository.cache
+        if cache is not None:
+            for aggregate_id in aggregates:
+                with suppress(KeyError):
+                    cache.get(aggregate_id, evict=True)
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshot each aggregate just saved whose version crossed its interval, from the

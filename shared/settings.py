@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET = "development-secret-change-me-0123456789"
+AGGREGATE_CACHE_SIZE = 5000  # aggregates a service keeps in memory
 
 
 class ServiceSettings(BaseSettings):
@@ -31,8 +32,11 @@ class ServiceSettings(BaseSettings):
     # How long to wait for a pooled connection; the library tries 10 times before a 503.
     postgres_connect_timeout: int = Field(default=2, ge=1)
 
-    # Recently used aggregates stay in memory, brought up to date from the store on each read.
-    aggregate_cache_size: int = Field(default=5000, ge=0)
+    # Recently used aggregates stay in memory as this process saved them: a service's store has
+    # one writing process. A process reading a store that another one writes (`ironarmy replay`
+    # opening a live store) brings each cached aggregate up to date from the store on every read.
+    aggregate_cache_size: int = Field(default=AGGREGATE_CACHE_SIZE, ge=0)
+    aggregate_cache_fastforward: bool = False
 
     # Kafka: a local broker by default; any cluster by changing bootstrap servers.
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -68,7 +72,10 @@ class ServiceSettings(BaseSettings):
 
     def eventsourcing_env(self, service: str) -> dict[str, str]:
         """The eventsourcing library's environment for one service's own store."""
-        return {**self._store_env(service), "AGGREGATE_CACHE_MAXSIZE": str(self.aggregate_cache_size)}
+        return {
+            **self._store_env(service),
+            **cache_env(self.aggregate_cache_size, fastforward=self.aggregate_cache_fastforward),
+        }
 
     def _store_env(self, service: str) -> dict[str, str]:
         if self.store == "memory":
@@ -92,3 +99,11 @@ class ServiceSettings(BaseSettings):
             "POSTGRES_PRE_PING": "y",
             "CREATE_TABLE": "y",
         }
+
+
+def cache_env(size: int, *, fastforward: bool = False) -> dict[str, str]:
+    """The library's aggregate cache: up to `size` aggregates (0: no limit). Without fast-forward
+    a read from the cache asks the store nothing (shared.application keeps in it what this
+    process saved); with it, every read asks the store for newer events, for a store that another
+    process writes."""
+    return {"AGGREGATE_CACHE_MAXSIZE": str(size), "AGGREGATE_CACHE_FASTFORWARD": "y" if fastforward else "n"}

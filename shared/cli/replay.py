@@ -792,8 +792,11 @@ async def replay_service(
     async with AsyncExitStack() as stack:
         if live.client is not None:
             stack.push_async_callback(live.client.aclose)
-        # The live store, opened by an instance that is never started: it only reads.
-        stored = build_service(spec, settings, live.clock)
+        # The live store, opened by an instance that is never started: it only reads, and its
+        # cached aggregates are brought up to date with what the live service writes meanwhile.
+        stored = build_service(
+            spec, settings.model_copy(update={"aggregate_cache_fastforward": True}), live.clock
+        )
         stack.callback(stored.application.close)
         await settle(stored, settle_seconds)
         if not await asyncio.to_thread(stored.application.recorder.max_notification_id):

@@ -28,6 +28,13 @@ def test_one_setting_switches_the_store_to_postgres() -> None:
     assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres" and env["POSTGRES_DBNAME"] == "prod"
 
 
+def test_a_service_caches_what_it_saved_unless_another_process_writes_its_store() -> None:
+    env = ServiceSettings().eventsourcing_env("leads")
+    assert (env["AGGREGATE_CACHE_MAXSIZE"], env["AGGREGATE_CACHE_FASTFORWARD"]) == ("5000", "n")
+    observer = ServiceSettings(aggregate_cache_fastforward=True).eventsourcing_env("leads")
+    assert observer["AGGREGATE_CACHE_FASTFORWARD"] == "y"
+
+
 def test_a_token_says_who_and_in_which_role() -> None:
     tokens = TokenAuthority("s" * 40, "ironarmy")
     principal = tokens.verify(tokens.issue("mgr-1", "manager", region="hangzhou"))

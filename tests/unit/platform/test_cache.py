@@ -1,0 +1,110 @@
+"""The aggregate cache as the services run it: what this process saved, read without asking the
+store, never changed by what a caller does to an aggregate after saving it, and read again from
+the store once a conflict shows that another process wrote the aggregate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import Tracking
+
+from shared.application import ConcurrentChange, Delivery
+from shared.settings import cache_env
+from tests.unit.platform.test_snapshots import Counter, Counting
+
+
+def counting(path: Path) -> Counting:
+    return Counting(
+        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), **cache_env(10)}
+    )
+
+
+def count_reads(app: Counting, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every read of a stream's events from the store, from now on."""
+    reads: list[Any] = []
+    select = app.recorder.select_events
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(args)
+        return select(*args, **kwargs)
+
+    monkeypatch.setattr(app.recorder, "select_events", counted)
+    return reads
+
+
+def test_an_aggregate_this_process_saved_is_read_from_the_cache_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = counting(tmp_path / "s.db")
+    counter = Counter("c")
+    counter.count(1)
+    app.save(counter)
+    reads = count_reads(app, monkeypatch)
+    for n in (2, 3):
+        loaded = app.repository.get(counter.id)
+        loaded.count(n)
+        app.save(loaded)
+    loaded = app.repository.get(counter.id)
+    assert reads == []
+    assert loaded.seen == [1, 2, 3] and loaded.version == 4
+    assert loaded is not app.repository.get(counter.id)  # each read is a copy to change
+
+
+def test_changing_an_aggregate_after_saving_it_leaves_the_cache_as_saved(tmp_path: Path) -> None:
+    app = counting(tmp_path / "s.db")
+    counter = Counter("c")
+    app.save(counter)
+    counter.count(99)  # never saved
+    loaded = app.repository.get(counter.id)
+    assert loaded.seen == [] and loaded.version == 1
+
+
+def test_a_command_on_an_aggregate_another_process_changed_reads_it_again_after_one_conflict(
+    tmp_path: Path,
+) -> None:
+    here, there = counting(tmp_path / "s.db"), counting(tmp_path / "s.db")
+    counter = Counter("c")
+    here.save(counter)
+    theirs = there.repository.get(counter.id)
+    theirs.count(1)
+    there.save(theirs)
+
+    stale = here.repository.get(counter.id)
+    stale.count(2)
+    with pytest.raises(ConcurrentChange):
+        here.save(stale)
+    fresh = here.repository.get(counter.id)  # what a command's retry reads
+    assert fresh.seen == [1] and fresh.version == 2
+    fresh.count(2)
+    here.save(fresh)
+    assert there.repository.get(counter.id, version=3).seen == [1, 2]
+
+
+def test_a_consumed_batch_on_an_aggregate_another_process_changed_is_retried_from_the_store(
+    tmp_path: Path,
+) -> None:
+    here, there = counting(tmp_path / "s.db"), counting(tmp_path / "s.db")
+    counter = Counter("c")
+    here.save(counter)
+    here.repository.get(counter.id)
+    theirs = there.repository.get(counter.id)
+    theirs.count(1)
+    there.save(theirs)
+
+    attempts: list[int] = []
+
+    def handle() -> list[Counter]:
+        loaded = here.repository.get(counter.id)
+        attempts.append(loaded.version)
+        loaded.count(2)
+        return [loaded]
+
+    delivery = Delivery("g", "t", 0, 0, "source-1", 1)
+    results = here.apply_in_one_transaction(
+        Tracking(delivery.tracking_name, 0), [lambda: here.process_delivery(delivery, handle)]
+    )
+    assert results == [True]
+    assert attempts == [1, 2]  # the stale copy conflicted; the retry read the store
+    assert there.repository.get(counter.id, version=3).seen == [1, 2]
