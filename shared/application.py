@@ -8,7 +8,7 @@ import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -135,8 +135,32 @@ def project(aggregate: Any, domain_events: Iterable[Any]) -> Any:
     return aggregate
 
 
+# Immutable values an aggregate's copy can share rather than walk (what copy.deepcopy would
+# rebuild at length for a UUID or a datetime, it can only rebuild equal).
+_SHARED = frozenset({str, int, float, bool, bytes, type(None), UUID, datetime, date, timedelta})
+
+
+def copy_aggregate(aggregate: T) -> T:
+    """What `copy.deepcopy` gives, sooner: the aggregate's attributes that are immutable values
+    are shared, every other one is deep-copied as usual (one memo, so shared parts stay shared);
+    a class with a `__deepcopy__` of its own copies itself."""
+    cls = type(aggregate)
+    if hasattr(cls, "__deepcopy__"):
+        return copy.deepcopy(aggregate)
+    copied = object.__new__(cls)
+    memo: dict[int, Any] = {id(aggregate): copied}
+    copied.__dict__.update(
+        {
+            name: value if type(value) in _SHARED else copy.deepcopy(value, memo)
+            for name, value in vars(aggregate).items()
+        }
+    )
+    return copied
+
+
 class ServiceRepository(Repository[UUID]):
-    """The library's repository, projecting with `project` unless told otherwise."""
+    """The library's repository, projecting with `project` unless told otherwise, and copying
+    what it gives from its cache with `copy_aggregate`."""
 
     def get(
         self,
@@ -147,13 +171,16 @@ class ServiceRepository(Repository[UUID]):
         fastforward_skipping: bool = False,
         deepcopy_from_cache: bool = True,
     ) -> Any:
-        return super().get(
+        aggregate = super().get(
             aggregate_id,
             version=version,
             projector_func=projector_func,
             fastforward_skipping=fastforward_skipping,
-            deepcopy_from_cache=deepcopy_from_cache,
+            deepcopy_from_cache=False,
         )
+        if self.cache is not None and version is None and deepcopy_from_cache and self.deepcopy_from_cache:
+            return copy_aggregate(aggregate)  # the cache's own: a command changes a copy
+        return aggregate
 
 
 class _BatchRepository:
@@ -315,7 +342,7 @@ class ServiceApplication(Application[UUID]):
         repository = self._repository
         if repository.cache is not None and not repository.fastforward:
             for aggregate_id, aggregate in processing_event.aggregates.items():
-                repository.cache.put(aggregate_id, copy.deepcopy(aggregate))
+                repository.cache.put(aggregate_id, copy_aggregate(aggregate))
         return recordings
 
     def _forget(self, aggregates: Iterable[UUID]) -> None:

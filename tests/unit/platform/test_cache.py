@@ -7,10 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import copy
+
 import pytest
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Tracking
 
-from shared.application import ConcurrentChange, Delivery
+from shared.application import ConcurrentChange, Delivery, copy_aggregate
 from shared.settings import cache_env
 from tests.unit.platform.test_snapshots import Counter, Counting
 
@@ -59,6 +62,31 @@ def test_changing_an_aggregate_after_saving_it_leaves_the_cache_as_saved(tmp_pat
     counter.count(99)  # never saved
     loaded = app.repository.get(counter.id)
     assert loaded.seen == [] and loaded.version == 1
+    loaded.seen.append(98)  # a command changing its copy in place, and failing before it saves
+    assert app.repository.get(counter.id).seen == []
+
+
+class Holder(Aggregate):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.items: list[dict[str, list[int]]] = [{"a": [1]}]
+        self.same = self.items  # one list under two names
+        self.myself = self
+
+
+def test_an_aggregate_copy_is_a_deep_copy_sharing_only_immutable_values() -> None:
+    holder = Holder("h")
+    copied = copy_aggregate(holder)
+    expected = copy.deepcopy(holder)
+    assert type(copied) is Holder and copied is not holder
+    assert copied.items == expected.items and copied.version == expected.version
+    assert copied.id == holder.id and copied.created_on == holder.created_on
+    assert copied.id is holder.id and copied.name is holder.name  # immutable: shared
+    assert copied.items is not holder.items and copied.items[0]["a"] is not holder.items[0]["a"]
+    assert copied.same is copied.items and copied.myself is copied  # shapes kept, as deepcopy does
+    assert copied.pending_events is not holder.pending_events
+    copied.items[0]["a"].append(2)
+    assert holder.items == [{"a": [1]}]
 
 
 def test_a_command_on_an_aggregate_another_process_changed_reads_it_again_after_one_conflict(
