@@ -1,13 +1,12 @@
-"""The aggregate cache as the services run it: what this process saved, read without asking the
-store, never changed by what a caller does to an aggregate after saving it, and read again from
-the store once a conflict shows that another process wrote the aggregate."""
+"""The aggregate cache as the services run it: filled by reads, kept up to date by this process's
+saves, read without asking the store, never changed by what a caller does to an aggregate after
+saving it, and read again from the store once a conflict shows that another process wrote it."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
-
-import copy
 
 import pytest
 from eventsourcing.domain import Aggregate
@@ -44,6 +43,9 @@ def test_an_aggregate_this_process_saved_is_read_from_the_cache_alone(
     counter = Counter("c")
     counter.count(1)
     app.save(counter)
+    cache = app.repository.cache
+    assert cache is not None and counter.id not in cache.cache  # a save adds nothing: reads do
+    app.repository.get(counter.id)
     reads = count_reads(app, monkeypatch)
     for n in (2, 3):
         loaded = app.repository.get(counter.id)
@@ -57,13 +59,14 @@ def test_an_aggregate_this_process_saved_is_read_from_the_cache_alone(
 
 def test_changing_an_aggregate_after_saving_it_leaves_the_cache_as_saved(tmp_path: Path) -> None:
     app = counting(tmp_path / "s.db")
-    counter = Counter("c")
-    app.save(counter)
+    counter = app.repository.get(app.save(Counter("c"))[0].domain_event.originator_id)
+    counter.count(1)
+    app.save(counter)  # the cache's copy brought up to date
     counter.count(99)  # never saved
     loaded = app.repository.get(counter.id)
-    assert loaded.seen == [] and loaded.version == 1
+    assert loaded.seen == [1] and loaded.version == 2
     loaded.seen.append(98)  # a command changing its copy in place, and failing before it saves
-    assert app.repository.get(counter.id).seen == []
+    assert app.repository.get(counter.id).seen == [1]
 
 
 class Holder(Aggregate):
@@ -95,6 +98,7 @@ def test_a_command_on_an_aggregate_another_process_changed_reads_it_again_after_
     here, there = counting(tmp_path / "s.db"), counting(tmp_path / "s.db")
     counter = Counter("c")
     here.save(counter)
+    here.repository.get(counter.id)  # cached here
     theirs = there.repository.get(counter.id)
     theirs.count(1)
     there.save(theirs)
