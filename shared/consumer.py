@@ -28,7 +28,7 @@ from aiokafka.structs import OffsetAndMetadata
 from eventsourcing.persistence import PersistenceError, Tracking
 
 from shared.aio import wait_until
-from shared.application import Delivery, ServiceApplication, StepFailed, tracking_name
+from shared.application import Delivery, InboxCursor, ServiceApplication, StepFailed, tracking_name
 from shared.events.base import Envelope
 from shared.events.catalog import UndecodableEvent, decode
 from shared.kafka import ensure_topics, make_producer
@@ -129,8 +129,11 @@ class ExactlyOnceConsumer:
         while items:
             tracking = Tracking(tracking_name(self.group_id, topic, partition), items[-1][0].offset)
             steps = [functools.partial(self._apply_one, topic, partition, *item) for item in items]
+            cursors = [
+                InboxCursor.create_id(self.group_id, envelope.aggregate_id) for _, envelope, _ in items
+            ]
             try:
-                results = self.application.apply_in_one_transaction(tracking, steps)
+                results = self.application.apply_in_one_transaction(tracking, steps, cursors=cursors)
             except StepFailed as failed:
                 # Nothing was saved: park that one, then apply those before it on their own.
                 parked = (items[failed.index][0], f"{failed.error.code}: {failed.error.message}")

@@ -63,21 +63,48 @@ def select_states_at(
 ) -> list[tuple[UUID | str, bytes]]:
     """(originator id, state) of the event at `version` of each of these streams that has one, in
     one query; [] from a store this does not know (the caller then reads stream by stream)."""
+    return _select_at(recorder, version, ids, "state") or []
+
+
+def select_existing(recorder: AggregateRecorder, ids: Sequence[UUID | str]) -> set[UUID | str] | None:
+    """Which of these streams the store holds (every stream begins at version 1), in a query per
+    500; None from a store this does not know."""
+    existing: set[UUID | str] = set()
+    for first in range(0, len(ids), 500):  # within every SQLite's limit on parameters
+        found = _select_at(recorder, 1, ids[first : first + 500], "NULL")
+        if found is None:
+            return None
+        existing.update(key for key, _ in found)
+    return existing
+
+
+def _select_at(
+    recorder: AggregateRecorder, version: int, ids: Sequence[UUID | str], column: str
+) -> list[tuple[UUID | str, Any]] | None:
+    """(originator id, `column`) of the event at `version` of each of these streams that has one;
+    None from a store this does not know."""
     if isinstance(recorder, SQLiteAggregateRecorder):
         by_key = {_id_text(i): i for i in ids}
         statement = (
-            f"SELECT originator_id, state FROM {recorder.events_table_name} "
+            f"SELECT originator_id, {column} AS value FROM {recorder.events_table_name} "
             f"WHERE originator_version = ? AND originator_id IN ({','.join('?' * len(by_key))})"
         )
         with recorder.datastore.transaction(commit=False) as c:
             c.execute(statement, [version, *by_key])
-            return [(by_key[row["originator_id"]], row["state"]) for row in c.fetchall()]
+            return [(by_key[row["originator_id"]], row["value"]) for row in c.fetchall()]
     if isinstance(recorder, PostgresAggregateRecorder):
         query = SQL(
-            "SELECT originator_id, state FROM {schema}.{table} "
+            "SELECT originator_id, {column} AS value FROM {schema}.{table} "
             "WHERE originator_version = %s AND originator_id = ANY(%s)"
-        ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
+        ).format(
+            column=SQL(column),
+            schema=Identifier(recorder.datastore.schema),
+            table=Identifier(recorder.events_table_name),
+        )
         with recorder.datastore.transaction(commit=False) as curs:
             curs.execute(query, (version, list(ids)))
-            return [(row["originator_id"], bytes(row["state"])) for row in curs.fetchall()]
-    return []
+            return [
+                (row["originator_id"], None if row["value"] is None else bytes(row["value"]))
+                for row in curs.fetchall()
+            ]
+    return None

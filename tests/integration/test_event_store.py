@@ -4,13 +4,14 @@ all or nothing, and a consumed batch records its position with its events."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from uuid import uuid4
 
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from shared.chain import split, verify
 from shared.domain import Meta
-from shared.persistence import BatchedSQLiteProcessRecorder, select_states_at
+from shared.persistence import BatchedSQLiteProcessRecorder, select_existing, select_states_at
 from tests.support.probe import Probe, ProbeApplication
 
 META = Meta("u-1", "admin", datetime(2026, 1, 5, 9, tzinfo=UTC))
@@ -73,4 +74,15 @@ def test_the_events_of_many_streams_at_one_version_are_read_in_one_query(store_e
     assert all(split(state)[1] is not None for state in at_one.values())  # each with its link
     assert set(dict(select_states_at(app.recorder, 2, ids))) == {ids[0]}
     assert select_states_at(app.recorder, 3, ids) == []
+    app.close()
+
+
+def test_which_of_many_streams_the_store_holds_is_one_query(store_env: dict[str, str]) -> None:
+    app = ProbeApplication(store_env)
+    ids = [app.create(f"p{i}", META) for i in range(3)]
+    app.assign_many(ids[0], ["rep-1"], META)
+    missing = [uuid4() for _ in range(600)]  # more than one query's worth of parameters
+    assert select_existing(app.recorder, [*missing, *ids]) == set(ids)
+    assert select_existing(app.recorder, missing) == set()
+    assert select_existing(app.recorder, []) == set()
     app.close()

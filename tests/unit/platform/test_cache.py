@@ -12,7 +12,7 @@ import pytest
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Tracking
 
-from shared.application import ConcurrentChange, Delivery, copy_aggregate
+from shared.application import ConcurrentChange, Delivery, InboxCursor, copy_aggregate
 from shared.settings import cache_env
 from tests.unit.platform.test_snapshots import Counter, Counting
 
@@ -140,3 +140,27 @@ def test_a_consumed_batch_on_an_aggregate_another_process_changed_is_retried_fro
     assert results == [True]
     assert attempts == [1, 2]  # the stale copy conflicted; the retry read the store
     assert there.repository.get(counter.id, version=3).seen == [1, 2]
+
+
+def test_a_batch_reads_no_inbox_cursor_it_knows_is_new_and_reads_those_the_store_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def apply(app: Counting, offset: int, deliveries: list[tuple[str, int]]) -> list[bool] | None:
+        steps, cursors = [], []
+        for source, version in deliveries:
+            delivery = Delivery("g", "t", 0, offset, source, version)
+            steps.append(lambda d=delivery: app.process_delivery(d, lambda: []))
+            cursors.append(InboxCursor.create_id("g", source))
+        return app.apply_in_one_transaction(Tracking("g:t:0", offset), steps, cursors=cursors)
+
+    first = counting(tmp_path / "s.db")
+    reads = count_reads(first, monkeypatch)
+    assert apply(first, 0, [("s1", 1), ("s2", 1), ("s1", 2)]) == [True, True, True]
+    assert reads == []  # both sources new: found in one query, no stream read
+
+    restarted = counting(tmp_path / "s.db")  # nothing cached
+    reads = count_reads(restarted, monkeypatch)
+    # s1's second event again (re-published under a new offset), and a new source.
+    assert apply(restarted, 1, [("s1", 2), ("s3", 1)]) == [False, True]
+    assert len(reads) >= 1  # s1's cursor, read from the store
+    assert restarted.repository.get(InboxCursor.create_id("g", "s1")).position == 2
