@@ -129,11 +129,13 @@ class ExactlyOnceConsumer:
         while items:
             tracking = Tracking(tracking_name(self.group_id, topic, partition), items[-1][0].offset)
             steps = [functools.partial(self._apply_one, topic, partition, *item) for item in items]
-            cursors = [
+            touched = [
                 InboxCursor.create_id(self.group_id, envelope.aggregate_id) for _, envelope, _ in items
             ]
+            for _, envelope, event in items:
+                touched.extend(self.application.aggregates_touched(envelope, event))
             try:
-                results = self.application.apply_in_one_transaction(tracking, steps, cursors=cursors)
+                results = self.application.apply_in_one_transaction(tracking, steps, touched=touched)
             except StepFailed as failed:
                 # Nothing was saved: park that one, then apply those before it on their own.
                 parked = (items[failed.index][0], f"{failed.error.code}: {failed.error.message}")

@@ -3,7 +3,7 @@ topic, judge every visit by the detection rules, and serve the QC desk and the a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar, TypeVar
@@ -454,6 +454,11 @@ class VisitsApplication(ServiceApplication):
             rep_id=event.rep_id,
             detail=event.reason,
         )
+
+    def aggregates_touched(self, envelope: Envelope, event: Any) -> Iterable[UUID]:
+        """A leads event is recorded in its lead's timeline (new for nearly every lead at first)."""
+        lead_id = getattr(event, "lead_id", None) if isinstance(event, leads.LeadsEvent) else None
+        return () if lead_id is None else (LeadTimeline.create_id(lead_id),)
 
     def handlers(self) -> dict[str, Callable[[Delivery, Any, Envelope], bool]]:
         """Consumed event type → handler, for the platform's consumer."""

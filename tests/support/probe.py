@@ -4,7 +4,7 @@ contracts, and a second application tallies them exactly once."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -89,6 +89,9 @@ class Tally(Aggregate):
 
 
 class TallyApplication(ServiceApplication):
+    def aggregates_touched(self, envelope: Envelope, event: Any) -> Iterable[UUID]:
+        return (Tally.create_id(event.lead_id),) if isinstance(event, LeadAssigned) else ()
+
     def on_lead_assigned(self, delivery: Delivery, event: LeadAssigned, envelope: Envelope) -> bool:
         def handle() -> list[Tally]:
             if event.rep_id == REFUSED_REP:

@@ -5,6 +5,7 @@ saving it, and read again from the store once a conflict shows that another proc
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from eventsourcing.persistence import Tracking
 
 from shared.application import ConcurrentChange, Delivery, InboxCursor, copy_aggregate
 from shared.settings import cache_env
+from tests.support.probe import Tally, TallyApplication
 from tests.unit.platform.test_snapshots import Counter, Counting
 
 
@@ -142,25 +144,43 @@ def test_a_consumed_batch_on_an_aggregate_another_process_changed_is_retried_fro
     assert there.repository.get(counter.id, version=3).seen == [1, 2]
 
 
-def test_a_batch_reads_no_inbox_cursor_it_knows_is_new_and_reads_those_the_store_holds(
+def test_a_batch_reads_no_aggregate_it_knows_is_new_and_reads_those_the_store_holds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def apply(app: Counting, offset: int, deliveries: list[tuple[str, int]]) -> list[bool] | None:
-        steps, cursors = [], []
-        for source, version in deliveries:
-            delivery = Delivery("g", "t", 0, offset, source, version)
-            steps.append(lambda d=delivery: app.process_delivery(d, lambda: []))
-            cursors.append(InboxCursor.create_id("g", source))
-        return app.apply_in_one_transaction(Tracking("g:t:0", offset), steps, cursors=cursors)
+    def tallying() -> TallyApplication:
+        return TallyApplication(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(tmp_path / "t.db"),
+                **cache_env(10),
+            }
+        )
 
-    first = counting(tmp_path / "s.db")
+    def apply(app: TallyApplication, offset: int, deliveries: list[tuple[str, int]]) -> list[bool] | None:
+        def step(delivery: Delivery) -> Callable[[], bool]:
+            def handle() -> list[Tally]:
+                tally_id = Tally.create_id(delivery.source_aggregate_id)
+                known = tally_id in app.repository
+                tally = app.repository.get(tally_id) if known else Tally(delivery.source_aggregate_id)
+                tally.count_one("rep-1")
+                return [tally]
+
+            return lambda: app.process_delivery(delivery, handle)
+
+        steps = [step(Delivery("g", "t", 0, offset, source, version)) for source, version in deliveries]
+        touched = [InboxCursor.create_id("g", s) for s, _ in deliveries]
+        touched += [Tally.create_id(s) for s, _ in deliveries]  # what the handler reads, named
+        return app.apply_in_one_transaction(Tracking("g:t:0", offset), steps, touched=touched)
+
+    first = tallying()
     reads = count_reads(first, monkeypatch)
     assert apply(first, 0, [("s1", 1), ("s2", 1), ("s1", 2)]) == [True, True, True]
-    assert reads == []  # both sources new: found in one query, no stream read
+    assert reads == []  # cursors and tallies new: found in one query, no stream read
+    assert (first.count("s1"), first.count("s2")) == (2, 1)
 
-    restarted = counting(tmp_path / "s.db")  # nothing cached
+    restarted = tallying()  # nothing cached
     reads = count_reads(restarted, monkeypatch)
-    # s1's second event again (re-published under a new offset), and a new source.
-    assert apply(restarted, 1, [("s1", 2), ("s3", 1)]) == [False, True]
-    assert len(reads) >= 1  # s1's cursor, read from the store
-    assert restarted.repository.get(InboxCursor.create_id("g", "s1")).position == 2
+    # s1's second event again (re-published under a new offset), its third, and a new source.
+    assert apply(restarted, 1, [("s1", 2), ("s1", 3), ("s3", 1)]) == [False, True, True]
+    assert len(reads) >= 2  # s1's cursor and tally, read from the store
+    assert (restarted.count("s1"), restarted.count("s3")) == (3, 1)
