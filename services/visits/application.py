@@ -456,9 +456,13 @@ class VisitsApplication(ServiceApplication):
         )
 
     def aggregates_touched(self, envelope: Envelope, event: Any) -> Iterable[UUID]:
-        """A leads event is recorded in its lead's timeline (new for nearly every lead at first)."""
-        lead_id = getattr(event, "lead_id", None) if isinstance(event, leads.LeadsEvent) else None
-        return () if lead_id is None else (LeadTimeline.create_id(lead_id),)
+        """A leads event is recorded in its lead's timeline (new for nearly every lead at first);
+        a replayed visits event, in its rep's visit log."""
+        if isinstance(event, leads.LeadsEvent):
+            lead_id = getattr(event, "lead_id", None)
+            return () if lead_id is None else (LeadTimeline.create_id(lead_id),)
+        rep_id = getattr(event, "rep_id", None)
+        return () if rep_id is None else (VisitLog.create_id(rep_id),)
 
     def handlers(self) -> dict[str, Callable[[Delivery, Any, Envelope], bool]]:
         """Consumed event type → handler, for the platform's consumer."""

@@ -13,12 +13,12 @@ from services.visits.domain.lead_timeline import LeadTimeline
 from services.visits.domain.values import GeoPoint, fmt, week_of
 from services.visits.domain.visit_log import LookBackFinding, MinorBreach, VisitLog
 from shared.application import ReadModel
-from shared.events.catalog import event_id_for
+from shared.events.catalog import event_id_text
 
 
 def _event_id(domain_event: Any) -> str:
     """The id the relay gives this stored event on Kafka, so evidence can be found there too."""
-    return str(event_id_for(domain_event.originator_id, domain_event.originator_version))
+    return event_id_text(domain_event.originator_id, domain_event.originator_version)
 
 
 @dataclass(frozen=True)

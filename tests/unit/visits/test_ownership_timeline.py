@@ -10,6 +10,7 @@ from eventsourcing.persistence import Tracking
 
 from services.visits.application import VisitsApplication
 from services.visits.domain.lead_timeline import LeadTimeline
+from services.visits.domain.visit_log import VisitLog
 from shared.domain import NotFound
 from shared.events.visits import VisitLogged
 from tests.unit.visits.support import T0, LeadsTopic, at
@@ -114,11 +115,13 @@ def test_a_batch_of_leads_events_applied_in_one_transaction_builds_the_same_time
     assert app.processed_offset("ironarmy.visits", "ironarmy.leads", 0) == 2
 
 
-def test_a_leads_event_names_its_lead_s_timeline_as_what_applying_it_reads(app: VisitsApplication) -> None:
+def test_a_consumed_event_names_the_timeline_or_the_visit_log_applying_it_reads(
+    app: VisitsApplication,
+) -> None:
     topic = LeadsTopic(app)
     topic.assigned("L1", "r1", at(0))
     assert topic.last is not None
     _, event, envelope = topic.last
     assert list(app.aggregates_touched(envelope, event)) == [LeadTimeline.create_id("L1")]
     visit = VisitLogged(visit_id="v1", rep_id="r1", lead_id="L1", visited_at=at(1), recorded_at=at(1))
-    assert list(app.aggregates_touched(envelope, visit)) == []  # the visits topic's own: not named
+    assert list(app.aggregates_touched(envelope, visit)) == [VisitLog.create_id("r1")]  # a replay's
