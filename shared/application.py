@@ -339,7 +339,9 @@ class ServiceApplication(Application[UUID]):
         process saved. A save does not add to the cache, reads do: a distribution saving 400,000
         leads would otherwise copy each into a cache that keeps 5,000. Should another process
         write too, the first conflict on a stale aggregate evicts it and the retry reads the
-        store: the unique (aggregate, version) keeps the events right either way."""
+        store: the unique (aggregate, version) keeps the events right either way. (So does a read
+        that missed the cache and loaded an aggregate while a command here saved a newer version
+        of it: what it cached is stale until the next write to it conflicts once.)"""
         try:
             recordings = self.events.put(
                 processing_event.events, tracking=processing_event.tracking, **processing_event.saved_kwargs

@@ -358,7 +358,11 @@ class ExactlyOnceConsumer:
         await ensure_topics(self.bootstrap_servers, [f"{tp.topic}.dlq"], 1)
         if self._dead_letters is None:  # most consumers never park anything
             producer = make_producer(self.bootstrap_servers, client_id=f"{self.group_id}-dlq")
-            await producer.start()
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
             self._dead_letters = producer
         await self._dead_letters.send_and_wait(
             f"{tp.topic}.dlq", value=message.value, key=message.key, headers=headers
