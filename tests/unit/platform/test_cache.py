@@ -94,16 +94,22 @@ def test_an_aggregate_copy_is_a_deep_copy_sharing_only_immutable_values() -> Non
     assert holder.items == [{"a": [1]}]
 
 
-def test_a_command_on_an_aggregate_another_process_changed_reads_it_again_after_one_conflict(
-    tmp_path: Path,
-) -> None:
+def cached_here_changed_there(tmp_path: Path) -> tuple[Counting, Counting, Counter]:
+    """Two processes on one store: a counter cached by the first, then changed by the second."""
     here, there = counting(tmp_path / "s.db"), counting(tmp_path / "s.db")
     counter = Counter("c")
     here.save(counter)
-    here.repository.get(counter.id)  # cached here
+    here.repository.get(counter.id)
     theirs = there.repository.get(counter.id)
     theirs.count(1)
     there.save(theirs)
+    return here, there, counter
+
+
+def test_a_command_on_an_aggregate_another_process_changed_reads_it_again_after_one_conflict(
+    tmp_path: Path,
+) -> None:
+    here, there, counter = cached_here_changed_there(tmp_path)
 
     stale = here.repository.get(counter.id)
     stale.count(2)
@@ -119,13 +125,7 @@ def test_a_command_on_an_aggregate_another_process_changed_reads_it_again_after_
 def test_a_consumed_batch_on_an_aggregate_another_process_changed_is_retried_from_the_store(
     tmp_path: Path,
 ) -> None:
-    here, there = counting(tmp_path / "s.db"), counting(tmp_path / "s.db")
-    counter = Counter("c")
-    here.save(counter)
-    here.repository.get(counter.id)
-    theirs = there.repository.get(counter.id)
-    theirs.count(1)
-    there.save(theirs)
+    here, there, counter = cached_here_changed_there(tmp_path)
 
     attempts: list[int] = []
 
