@@ -77,7 +77,9 @@ def test_the_events_of_many_streams_at_one_version_are_read_in_one_query(store_e
     app.close()
 
 
-def test_which_of_many_streams_the_store_holds_is_one_query(store_env: dict[str, str]) -> None:
+def test_which_of_many_streams_the_store_holds_is_found_without_reading_them(
+    store_env: dict[str, str],
+) -> None:
     app = ProbeApplication(store_env)
     ids = [app.create(f"p{i}", META) for i in range(3)]
     app.assign_many(ids[0], ["rep-1"], META)

@@ -13,7 +13,7 @@ import pytest
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Tracking
 
-from shared.application import ConcurrentChange, Delivery, InboxCursor, copy_aggregate
+from shared.application import ConcurrentChange, Delivery, InboxCursor, ServiceApplication, copy_aggregate
 from shared.settings import cache_env
 from tests.support.probe import Tally, TallyApplication
 from tests.unit.platform.test_snapshots import Counter, Counting
@@ -25,7 +25,7 @@ def counting(path: Path) -> Counting:
     )
 
 
-def count_reads(app: Counting, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+def count_reads(app: ServiceApplication, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Every read of a stream's events from the store, from now on."""
     reads: list[Any] = []
     select = app.recorder.select_events
