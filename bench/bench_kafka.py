@@ -77,30 +77,71 @@ async def raw_producer_rate(payloads: list[tuple[bytes, bytes]]) -> float:
     return len(payloads) / elapsed
 
 
-async def rebuild_rate(topic: str, tmp: Path, run: int) -> float:
-    tally = TallyApplication(
+def tally_app(path: Path) -> TallyApplication:
+    return TallyApplication(
         {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(tmp / f"t{run}.db"),
+            "SQLITE_DBNAME": str(path),
             **cache_env(AGGREGATE_CACHE_SIZE),  # as a service runs
         }
     )
+
+
+async def applied_rate(tally: TallyApplication, topic: str, expected: int) -> float:
+    """Events/s of a consumer reading the topic to its end from where the store says, as a
+    rebuild does (no group to join); it must apply `expected` events."""
     consumer = ExactlyOnceConsumer(
         tally,
         tally_handlers(tally),
-        group_id=f"bench-{uuid.uuid4().hex[:6]}",
+        group_id="bench-tally",
         topics=[topic],
         bootstrap_servers=KAFKA,
         partitions=3,
         metrics=Metrics("b"),
     )
     started = time.perf_counter()
-    await consumer.run_to_end()  # a rebuild: the partitions read to their ends, no group to join
+    await consumer.run_to_end()
     elapsed = time.perf_counter() - started
     applied = consumer.metrics.consumed.labels(consumer.group_id, topic, "applied")._value.get()
-    if applied != N_EVENTS:  # a rebuild that missed events measures nothing
-        raise RuntimeError(f"rebuilt {applied} of {N_EVENTS} events")
-    return N_EVENTS / elapsed
+    if applied != expected:  # a consumer that missed events measures nothing
+        raise RuntimeError(f"applied {applied} of {expected} events")
+    return expected / elapsed
+
+
+async def rebuild_rate(topic: str, tmp: Path, run: int) -> float:
+    tally = tally_app(tmp / f"t{run}.db")
+    try:
+        return await applied_rate(tally, topic, N_EVENTS)
+    finally:
+        tally.close()
+
+
+async def catch_up_rate(tmp: Path, run: int) -> float:
+    """A consumer started again after half of every probe's assignments: the other half go to
+    tallies and inbox cursors that its store holds and that it has not cached."""
+    app = ProbeApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / f"c{run}.db")}
+    )
+    meta = Meta("bench", "system", datetime.now(UTC))
+    probes = [app.create("p", meta) for _ in range(N_EVENTS // PER_AGGREGATE)]
+    half = PER_AGGREGATE // 2
+    topic = f"bench{uuid.uuid4().hex[:8]}.leads"
+    relay = probe_relay(app, topic)
+    await relay.start_producer()
+    position = 0
+    rates = []
+    for round_ in range(2):
+        for probe_id in probes:
+            app.assign_many(probe_id, [f"rep-{round_}-{n}" for n in range(half)], meta)
+        position = await relay.pump(position)
+        tally = tally_app(tmp / f"ct{run}.db")  # a fresh process: nothing cached
+        try:
+            rates.append(await applied_rate(tally, topic, len(probes) * half))
+        finally:
+            tally.close()
+    await relay.stop()
+    app.close()
+    return rates[1]
 
 
 async def raw_consumer_rate(topics: list[str], count: int) -> float:
@@ -146,6 +187,8 @@ async def main() -> None:
         ours = statistics.median([await rebuild_rate(topic, tmp, i) for i in range(REPEATS)])
         raw = statistics.median([await raw_consumer_rate([topic], N_EVENTS) for _ in range(REPEATS)])
         print(against_raw_consumer("consumer rebuild from Kafka (apply+track)", ours, raw))
+        ours = statistics.median([await catch_up_rate(tmp, i) for i in range(REPEATS)])
+        print(against_raw_consumer("consumer catching up, its aggregates stored, none cached", ours, raw))
 
 
 if __name__ == "__main__":

@@ -123,6 +123,16 @@ class ChainedEventStore(EventStore[UUID]):
             while len(self._heads) > self.heads_max:
                 self._heads.popitem(last=False)
 
+    def remember_last(self, stored_events: Sequence[StoredEvent]) -> None:
+        """Remember the heads of the streams whose last stored events these are (read together
+        elsewhere, as `get` remembers what it reads)."""
+        heads: dict[UUID | str, tuple[int, str]] = {}
+        for stored in stored_events:
+            chain = split(stored.state)[1]
+            if chain is not None:
+                heads[stored.originator_id] = (stored.originator_version, chain)
+        self._remember(heads)
+
     def _previous(self, originator_id: UUID | str, version: int) -> str:
         if version == 1:
             return GENESIS

@@ -1,10 +1,11 @@
 """What the event store needs of the library's recorders beyond their interface: a SQLite process
 recorder inserting a save's events in one executemany (the library inserts row by row only to
-learn each row's notification id), and one query for the events of many streams at one version."""
+learn each row's notification id), and queries that read many streams at once: their events at
+one version, their last events (or latest snapshots), their events after given versions."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -63,48 +64,96 @@ def select_states_at(
 ) -> list[tuple[UUID | str, bytes]]:
     """(originator id, state) of the event at `version` of each of these streams that has one, in
     one query; [] from a store this does not know (the caller then reads stream by stream)."""
-    return _select_at(recorder, version, ids, "state") or []
-
-
-def select_existing(recorder: AggregateRecorder, ids: Sequence[UUID | str]) -> set[UUID | str] | None:
-    """Which of these streams the store holds (every stream begins at version 1), in a query per
-    500; None from a store this does not know."""
-    existing: set[UUID | str] = set()
-    for first in range(0, len(ids), 500):  # within every SQLite's limit on parameters
-        found = _select_at(recorder, 1, ids[first : first + 500], "NULL")
-        if found is None:
-            return None
-        existing.update(key for key, _ in found)
-    return existing
-
-
-def _select_at(
-    recorder: AggregateRecorder, version: int, ids: Sequence[UUID | str], column: str
-) -> list[tuple[UUID | str, Any]] | None:
-    """(originator id, `column`) of the event at `version` of each of these streams that has one;
-    None from a store this does not know."""
     if isinstance(recorder, SQLiteAggregateRecorder):
         by_key = {_id_text(i): i for i in ids}
         statement = (
-            f"SELECT originator_id, {column} AS value FROM {recorder.events_table_name} "
+            f"SELECT originator_id, state FROM {recorder.events_table_name} "
             f"WHERE originator_version = ? AND originator_id IN ({','.join('?' * len(by_key))})"
         )
         with recorder.datastore.transaction(commit=False) as c:
             c.execute(statement, [version, *by_key])
-            return [(by_key[row["originator_id"]], row["value"]) for row in c.fetchall()]
+            return [(by_key[row["originator_id"]], row["state"]) for row in c.fetchall()]
     if isinstance(recorder, PostgresAggregateRecorder):
         query = SQL(
-            "SELECT originator_id, {column} AS value FROM {schema}.{table} "
+            "SELECT originator_id, state FROM {schema}.{table} "
             "WHERE originator_version = %s AND originator_id = ANY(%s)"
-        ).format(
-            column=SQL(column),
-            schema=Identifier(recorder.datastore.schema),
-            table=Identifier(recorder.events_table_name),
-        )
+        ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
         with recorder.datastore.transaction(commit=False) as curs:
             curs.execute(query, (version, list(ids)))
-            return [
-                (row["originator_id"], None if row["value"] is None else bytes(row["value"]))
-                for row in curs.fetchall()
-            ]
-    return None
+            return [(row["originator_id"], bytes(row["state"])) for row in curs.fetchall()]
+    return []
+
+
+def select_latest(recorder: AggregateRecorder, ids: Sequence[UUID | str]) -> list[StoredEvent] | None:
+    """The last stored event of each of these streams that has one (for a snapshot store: the
+    latest snapshot), in a query per 500; None from a store this does not know."""
+    found: list[StoredEvent] = []
+    for first in range(0, len(ids), 500):
+        chunk = ids[first : first + 500]
+        if isinstance(recorder, SQLiteAggregateRecorder):
+            by_key = {_id_text(i): i for i in chunk}
+            table = recorder.events_table_name
+            statement = (
+                f"SELECT s.originator_id, s.originator_version, s.topic, s.state FROM {table} s JOIN "
+                f"(SELECT originator_id, MAX(originator_version) AS version FROM {table} "
+                f"WHERE originator_id IN ({','.join('?' * len(by_key))}) GROUP BY originator_id) m "
+                "ON s.originator_id = m.originator_id AND s.originator_version = m.version"
+            )
+            with recorder.datastore.transaction(commit=False) as c:
+                c.execute(statement, list(by_key))
+                found += [_stored(by_key[row["originator_id"]], row) for row in c.fetchall()]
+        elif isinstance(recorder, PostgresAggregateRecorder):
+            query = SQL(
+                "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state "
+                "FROM {schema}.{table} WHERE originator_id = ANY(%s) "
+                "ORDER BY originator_id, originator_version DESC"
+            ).format(
+                schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name)
+            )
+            with recorder.datastore.transaction(commit=False) as curs:
+                curs.execute(query, (list(chunk),))
+                found += [_stored(row["originator_id"], row) for row in curs.fetchall()]
+        else:
+            return None
+    return found
+
+
+def select_after(recorder: AggregateRecorder, after: Mapping[UUID | str, int]) -> list[StoredEvent] | None:
+    """The events of each of these streams after the version given for it, each stream's in
+    order, in a query per 250 streams; None from a store this does not know."""
+    found: list[StoredEvent] = []
+    streams = list(after.items())
+    for first in range(0, len(streams), 250):
+        chunk = streams[first : first + 250]
+        if isinstance(recorder, SQLiteAggregateRecorder):
+            by_key = {_id_text(i): i for i, _ in chunk}
+            statement = (
+                f"WITH wanted(id, version) AS (VALUES {','.join(['(?, ?)'] * len(chunk))}) "
+                "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+                f"FROM {recorder.events_table_name} e JOIN wanted "
+                "ON e.originator_id = wanted.id AND e.originator_version > wanted.version "
+                "ORDER BY e.originator_id, e.originator_version"
+            )
+            parameters = [value for i, version in chunk for value in (_id_text(i), version)]
+            with recorder.datastore.transaction(commit=False) as c:
+                c.execute(statement, parameters)
+                found += [_stored(by_key[row["originator_id"]], row) for row in c.fetchall()]
+        elif isinstance(recorder, PostgresAggregateRecorder):
+            query = SQL(
+                "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+                "FROM {schema}.{table} e JOIN unnest(%s::uuid[], %s::bigint[]) AS wanted(id, version) "
+                "ON e.originator_id = wanted.id AND e.originator_version > wanted.version "
+                "ORDER BY e.originator_id, e.originator_version"
+            ).format(
+                schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name)
+            )
+            with recorder.datastore.transaction(commit=False) as curs:
+                curs.execute(query, ([i for i, _ in chunk], [version for _, version in chunk]))
+                found += [_stored(row["originator_id"], row) for row in curs.fetchall()]
+        else:
+            return None
+    return found
+
+
+def _stored(originator_id: UUID | str, row: Any) -> StoredEvent:
+    return StoredEvent(originator_id, row["originator_version"], row["topic"], bytes(row["state"]))

@@ -11,7 +11,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from shared.chain import split, verify
 from shared.domain import Meta
-from shared.persistence import BatchedSQLiteProcessRecorder, select_existing, select_states_at
+from shared.persistence import BatchedSQLiteProcessRecorder, select_after, select_latest, select_states_at
 from tests.support.probe import Probe, ProbeApplication
 
 META = Meta("u-1", "admin", datetime(2026, 1, 5, 9, tzinfo=UTC))
@@ -77,14 +77,37 @@ def test_the_events_of_many_streams_at_one_version_are_read_in_one_query(store_e
     app.close()
 
 
-def test_which_of_many_streams_the_store_holds_is_found_without_reading_them(
+def test_the_last_events_of_many_streams_and_the_events_after_given_versions_are_read_together(
     store_env: dict[str, str],
 ) -> None:
     app = ProbeApplication(store_env)
     ids = [app.create(f"p{i}", META) for i in range(3)]
-    app.assign_many(ids[0], ["rep-1"], META)
+    app.assign_many(ids[0], ["rep-1", "rep-2"], META)
+    app.assign_many(ids[1], ["rep-1"], META)
     missing = [uuid4() for _ in range(600)]  # more than one query's worth of parameters
-    assert select_existing(app.recorder, [*missing, *ids]) == set(ids)
-    assert select_existing(app.recorder, missing) == set()
-    assert select_existing(app.recorder, []) == set()
+
+    latest = select_latest(app.recorder, [*missing, *ids])
+    assert latest is not None
+    assert {(s.originator_id, s.originator_version) for s in latest} == {
+        (ids[0], 3),
+        (ids[1], 2),
+        (ids[2], 1),
+    }
+    assert all(split(s.state)[1] is not None for s in latest)  # as stored, with the chain link
+
+    after = select_after(app.recorder, {ids[0]: 1, ids[1]: 0, ids[2]: 1, **dict.fromkeys(missing, 0)})
+    assert after is not None
+    assert [(s.originator_id, s.originator_version) for s in after if s.originator_id == ids[0]] == [
+        (ids[0], 2),
+        (ids[0], 3),
+    ]
+    assert sorted((s.originator_id == ids[1], s.originator_version) for s in after) == [
+        (False, 2),
+        (False, 3),
+        (True, 1),
+        (True, 2),
+    ]
+    assert [s.state for s in after if s.originator_id == ids[0]] == [
+        e.state for e in app.recorder.select_events(ids[0], gt=1)
+    ]
     app.close()

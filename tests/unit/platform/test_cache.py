@@ -144,7 +144,7 @@ def test_a_consumed_batch_on_an_aggregate_another_process_changed_is_retried_fro
     assert there.repository.get(counter.id, version=3).seen == [1, 2]
 
 
-def test_a_batch_reads_no_aggregate_it_knows_is_new_and_reads_those_the_store_holds(
+def test_a_batch_reads_the_aggregates_it_names_together_and_those_not_stored_not_at_all(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def tallying() -> TallyApplication:
@@ -175,12 +175,33 @@ def test_a_batch_reads_no_aggregate_it_knows_is_new_and_reads_those_the_store_ho
     first = tallying()
     reads = count_reads(first, monkeypatch)
     assert apply(first, 0, [("s1", 1), ("s2", 1), ("s1", 2)]) == [True, True, True]
-    assert reads == []  # cursors and tallies new: found in one query, no stream read
+    assert reads == []  # cursors and tallies new: found with two queries, no stream read
     assert (first.count("s1"), first.count("s2")) == (2, 1)
 
     restarted = tallying()  # nothing cached
     reads = count_reads(restarted, monkeypatch)
     # s1's second event again (re-published under a new offset), its third, and a new source.
     assert apply(restarted, 1, [("s1", 2), ("s1", 3), ("s3", 1)]) == [False, True, True]
-    assert len(reads) >= 2  # s1's cursor and tally, read from the store
+    assert reads == []  # s1's cursor and tally, read with the batch's others, not one by one
     assert (restarted.count("s1"), restarted.count("s3")) == (3, 1)
+
+
+def test_aggregates_read_together_are_the_aggregates_read_one_by_one(tmp_path: Path) -> None:
+    app = counting(tmp_path / "s.db")
+    counters = []
+    for n in range(6):  # versions 1 to 6: snapshots at 3 and 6 for some
+        counter = Counter(f"c{n}")
+        for k in range(n):
+            counter.count(k)
+        app.save(counter)
+        counters.append(counter)
+    for counter in counters[:3]:  # one more event each: after a snapshot, for the third
+        counter.count(99)
+    app.save(*counters[:3])
+    unknown = Counter("never saved").id
+    preloaded = counting(tmp_path / "s.db").preload([*(c.id for c in counters), unknown])
+    one_by_one = counting(tmp_path / "s.db")
+    assert set(preloaded.aggregates) == {c.id for c in counters}
+    for counter in counters:
+        assert vars(preloaded.aggregates[counter.id]) == vars(one_by_one.repository.get(counter.id))
+    assert preloaded.absent == {unknown}
