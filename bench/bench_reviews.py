@@ -36,6 +36,7 @@ from shared.domain import Meta
 from shared.events.base import Envelope
 from shared.events.leads import RepRegistered
 from shared.events.visits import VisitLogged
+from shared.settings import AGGREGATE_CACHE_SIZE, cache_env
 
 EVENTS = int(os.environ.get("BENCH_REVIEWS_EVENTS", "4000"))
 REPS = int(os.environ.get("BENCH_REVIEWS_REPS", "500"))
@@ -47,7 +48,7 @@ _offsets = itertools.count(1)
 
 def application(directory: Path, name: str) -> ReviewsApplication:
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(directory / f"{name}.sqlite")}
-    return ReviewsApplication(env, policy=POLICY)
+    return ReviewsApplication({**env, **cache_env(AGGREGATE_CACHE_SIZE)}, policy=POLICY)  # as it runs
 
 
 def envelope(event_type: str, source: str, version: int) -> Envelope:
@@ -85,7 +86,10 @@ def consume_batched(app: ReviewsApplication, items: list[tuple[Delivery, Any, En
         chunk = items[start : start + BATCH]
         tracking = Tracking(tracking_name("bench", "visits", 0), chunk[-1][0].offset)
         steps = [functools.partial(app.on_visit_logged, *item) for item in chunk]
-        app.apply_in_one_transaction(tracking, steps)
+        touched = app.touched_by(
+            "bench", [(envelope, event) for _, event, envelope in chunk]
+        )  # as the consumer
+        app.apply_in_one_transaction(tracking, steps, touched=touched)
 
 
 def consume_one_by_one(app: ReviewsApplication, items: list[tuple[Delivery, Any, Envelope]]) -> None:

@@ -557,6 +557,15 @@ class ServiceApplication(Application[UUID]):
             return results
         raise AssertionError("unreachable")
 
+    def touched_by(self, consumer: str, consumed: Iterable[tuple[Envelope, Any]]) -> list[UUID]:
+        """What applying these consumed events will read, as far as known: each source's inbox
+        cursor, and what the service names (`aggregates_touched`)."""
+        touched = []
+        for envelope, payload in consumed:
+            touched.append(InboxCursor.create_id(consumer, envelope.aggregate_id))
+            touched.extend(self.aggregates_touched(envelope, payload))
+        return touched
+
     def aggregates_touched(self, envelope: Envelope, event: Any) -> Iterable[UUID]:
         """The aggregates of this service that applying a consumed event reads, where a service
         can tell (the inbox cursor is the platform's): none by default. Naming them only spares

@@ -28,7 +28,7 @@ from aiokafka.structs import OffsetAndMetadata
 from eventsourcing.persistence import PersistenceError, Tracking
 
 from shared.aio import wait_until
-from shared.application import Delivery, InboxCursor, ServiceApplication, StepFailed, tracking_name
+from shared.application import Delivery, ServiceApplication, StepFailed, tracking_name
 from shared.events.base import Envelope
 from shared.events.catalog import UndecodableEvent, decode
 from shared.kafka import ensure_topics, make_producer
@@ -129,11 +129,7 @@ class ExactlyOnceConsumer:
         while items:
             tracking = Tracking(tracking_name(self.group_id, topic, partition), items[-1][0].offset)
             steps = [functools.partial(self._apply_one, topic, partition, *item) for item in items]
-            touched = [
-                InboxCursor.create_id(self.group_id, envelope.aggregate_id) for _, envelope, _ in items
-            ]
-            for _, envelope, event in items:
-                touched.extend(self.application.aggregates_touched(envelope, event))
+            touched = self.application.touched_by(self.group_id, [(e, event) for _, e, event in items])
             try:
                 results = self.application.apply_in_one_transaction(tracking, steps, touched=touched)
             except StepFailed as failed:

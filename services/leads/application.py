@@ -4,7 +4,7 @@ the private pool, outcomes, and the queries the apps read."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Protocol
@@ -743,6 +743,15 @@ class LeadsApplication(ServiceApplication):
             return changed
 
         return self.process_delivery(delivery, handle)
+
+    def aggregates_touched(self, envelope: Envelope, event: Any) -> Iterable[UUID]:
+        """A logged visit is read against its lead (more leads than the cache keeps)."""
+        if envelope.event_type != "VisitLogged":
+            return ()
+        try:
+            return (UUID(str(event.lead_id)),)
+        except ValueError:
+            return ()  # not a lead of ours: the handler reads nothing either
 
     def handlers(self) -> dict[str, Callable[[Delivery, Any, Envelope], bool]]:
         """Consumed event type → handler, for the platform's consumer."""

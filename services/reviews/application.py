@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol
@@ -231,6 +231,18 @@ class ReviewsApplication(ServiceApplication):
         if isinstance(rep, Rep):
             return [rep] if rep.update(region, active, meta) else []
         return [Rep(rep_id, region, active, meta)]
+
+    def aggregates_touched(self, envelope: Envelope, event: Any) -> Iterable[UUID]:
+        """A consumed rep event is recorded on the rep; a visit or a conversion is counted in the
+        rep's results for its quarter (more reps' results than the cache keeps)."""
+        kind = envelope.event_type
+        if kind in ("RepRegistered", "RepDeactivated", "RepReactivated"):
+            return (Rep.create_id(event.rep_id),)
+        if kind == "VisitLogged":
+            return (QuarterResults.create_id(event.rep_id, str(Quarter.of(event.visited_at))),)
+        if kind == "LeadConverted":
+            return (QuarterResults.create_id(event.rep_id, str(Quarter.of(event.converted_at))),)
+        return ()
 
     def on_rep_registered(self, delivery: Delivery, event: RepRegisteredEvent, envelope: Envelope) -> bool:
         """A rep joined, moved region or changed status: the roster reviews are opened from."""

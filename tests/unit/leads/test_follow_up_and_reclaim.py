@@ -118,6 +118,20 @@ def test_a_visit_by_someone_else_or_after_the_deadline_changes_nothing() -> None
     assert leads.reclaim_overdue(DEADLINE + timedelta(seconds=2)) == [lead_id]
 
 
+def test_a_visit_names_its_lead_as_what_applying_it_reads() -> None:
+    leads = app()
+    hire(leads, "r1")
+    lead_id = assign(leads, "Acme", "r1")
+    visits = Topic(leads, "visits")
+    visit(visits, lead_id, "r1", visited_at=at(5))
+    assert visits.last is not None
+    _, payload, envelope = visits.last
+    assert list(leads.aggregates_touched(envelope, payload)) == [UUID(lead_id)]
+    visit(visits, "not-a-lead", "r1", visited_at=at(6))
+    _, payload, envelope = visits.last
+    assert list(leads.aggregates_touched(envelope, payload)) == []
+
+
 def test_a_visit_redelivered_counts_once() -> None:
     leads = app()
     hire(leads, "r1")

@@ -10,6 +10,8 @@ import pytest
 
 from services.reviews.application import ReviewsApplication
 from services.reviews.domain.red_line import RedLineCase
+from services.reviews.domain.rep import Rep
+from services.reviews.domain.results import QuarterResults
 from services.reviews.domain.values import EvidenceLink
 from services.reviews.policy import OutcomePolicy, RedLineRule, ReviewsPolicy
 from shared.domain import Conflict, Forbidden, NotFound, RuleViolated
@@ -25,6 +27,7 @@ from tests.unit.reviews.given import (
     lead_converted,
     manager,
     meta,
+    rep_registered,
     visit_logged,
 )
 
@@ -240,3 +243,17 @@ class TestRedLineCases:
 class TestRedLineCasesOnSQLite(TestRedLineCases):
     def env(self, tmp_path: Path) -> dict[str, str]:
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "reviews.db")}
+
+
+def test_each_consumed_event_names_the_rep_or_the_quarter_results_applying_it_reads() -> None:
+    app = ReviewsApplication(env={})
+    topics = Topics(app)
+    topics.deliver(app.on_rep_registered, rep_registered("rep-1", "hangzhou"), source="rep-1")
+    topics.deliver(app.on_lead_converted, lead_converted("lead-1", "rep-1", IN_Q2), source="lead-1", at=IN_Q2)
+    topics.deliver(app.on_visit_logged, visit_logged("visit-1", "rep-1", IN_Q1), source="visit-1")
+    named = [list(app.aggregates_touched(envelope, event)) for _, event, envelope in topics.sent]
+    assert named == [
+        [Rep.create_id("rep-1")],
+        [QuarterResults.create_id("rep-1", "2026Q2")],
+        [QuarterResults.create_id("rep-1", "2026Q1")],
+    ]
