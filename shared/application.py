@@ -187,7 +187,7 @@ class ServiceRepository(Repository[UUID]):
 
 class _BatchRepository:
     """The repository as a consumed batch sees it: what the batch changed, else what was read
-    for it beforehand (`preloaded`, and `absent`: known not to be in the store), else the store."""
+    for it beforehand (`preloaded`: found, or known not to be in the store), else the store."""
 
     def __init__(self, store: Repository[UUID], pending: dict[UUID, Any], preloaded: Preloaded) -> None:
         self.store = store
