@@ -124,8 +124,7 @@ class ChainedEventStore(EventStore[UUID]):
                 self._heads.popitem(last=False)
 
     def remember_last(self, stored_events: Sequence[StoredEvent]) -> None:
-        """Remember the heads of the streams whose last stored events these are (read together
-        elsewhere, as `get` remembers what it reads)."""
+        """Remember the heads of the streams whose last stored events these are."""
         heads: dict[UUID | str, tuple[int, str]] = {}
         for stored in stored_events:
             chain = split(stored.state)[1]
@@ -227,10 +226,7 @@ class ChainedEventStore(EventStore[UUID]):
     ) -> Iterator[Any]:
         rows = self.recorder.select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
         if rows and not desc and lte is None:
-            last = rows[-1]
-            chain = split(last.state)[1]
-            if chain is not None:
-                self._remember({last.originator_id: (last.originator_version, chain)})
+            self.remember_last(rows[-1:])
         return map(self.mapper.to_domain_event, rows)
 
 
