@@ -5,14 +5,14 @@ one version, their last events (or latest snapshots), their events after given v
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import AggregateRecorder, StoredEvent, Tracking
 from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteCursor, SQLiteProcessRecorder
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 
 def _id_text(originator_id: UUID | str) -> str:
@@ -87,68 +87,79 @@ def select_states_at(
 def select_latest(recorder: AggregateRecorder, ids: Sequence[UUID | str]) -> list[StoredEvent] | None:
     """The last stored event of each of these streams that has one (for a snapshot store: the
     latest snapshot), in a query per 500; None from a store this does not know."""
-    found: list[StoredEvent] = []
-    for first in range(0, len(ids), 500):
-        chunk = ids[first : first + 500]
-        if isinstance(recorder, SQLiteAggregateRecorder):
-            by_key = {_id_text(i): i for i in chunk}
-            table = recorder.events_table_name
-            statement = (
-                f"SELECT s.originator_id, s.originator_version, s.topic, s.state FROM {table} s JOIN "
-                f"(SELECT originator_id, MAX(originator_version) AS version FROM {table} "
-                f"WHERE originator_id IN ({','.join('?' * len(by_key))}) GROUP BY originator_id) m "
-                "ON s.originator_id = m.originator_id AND s.originator_version = m.version"
-            )
-            with recorder.datastore.transaction(commit=False) as c:
-                c.execute(statement, list(by_key))
-                found += [_stored(by_key[row["originator_id"]], row) for row in c.fetchall()]
-        elif isinstance(recorder, PostgresAggregateRecorder):
-            query = SQL(
-                "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state "
-                "FROM {schema}.{table} WHERE originator_id = ANY(%s) "
-                "ORDER BY originator_id, originator_version DESC"
-            ).format(
-                schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name)
-            )
-            with recorder.datastore.transaction(commit=False) as curs:
-                curs.execute(query, (list(chunk),))
-                found += [_stored(row["originator_id"], row) for row in curs.fetchall()]
-        else:
-            return None
-    return found
+
+    def sqlite(table: str, chunk: Sequence[UUID | str]) -> tuple[str, list[Any]]:
+        return (
+            f"SELECT s.originator_id, s.originator_version, s.topic, s.state FROM {table} s JOIN "
+            f"(SELECT originator_id, MAX(originator_version) AS version FROM {table} "
+            f"WHERE originator_id IN ({','.join('?' * len(chunk))}) GROUP BY originator_id) m "
+            "ON s.originator_id = m.originator_id AND s.originator_version = m.version",
+            [_id_text(i) for i in chunk],
+        )
+
+    def postgres(table: Composed, chunk: Sequence[UUID | str]) -> tuple[Composed, tuple[Any, ...]]:
+        query = SQL(
+            "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state "
+            "FROM {table} WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version DESC"
+        )
+        return query.format(table=table), (list(chunk),)
+
+    return _select_in_chunks(recorder, ids, 500, lambda i: i, sqlite, postgres)
 
 
 def select_after(recorder: AggregateRecorder, after: Mapping[UUID | str, int]) -> list[StoredEvent] | None:
     """The events of each of these streams after the version given for it, each stream's in
     order, in a query per 250 streams; None from a store this does not know."""
+    join = "ON e.originator_id = wanted.id AND e.originator_version > wanted.version "
+    order = "ORDER BY e.originator_id, e.originator_version"
+
+    def sqlite(table: str, chunk: Sequence[tuple[UUID | str, int]]) -> tuple[str, list[Any]]:
+        return (
+            f"WITH wanted(id, version) AS (VALUES {','.join(['(?, ?)'] * len(chunk))}) "
+            f"SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {table} e "
+            f"JOIN wanted {join}{order}",
+            [value for i, version in chunk for value in (_id_text(i), version)],
+        )
+
+    def postgres(
+        table: Composed, chunk: Sequence[tuple[UUID | str, int]]
+    ) -> tuple[Composed, tuple[Any, ...]]:
+        query = SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {table} e "
+            f"JOIN unnest(%s::uuid[], %s::bigint[]) AS wanted(id, version) {join}{order}"
+        )
+        return query.format(table=table), ([i for i, _ in chunk], [version for _, version in chunk])
+
+    return _select_in_chunks(recorder, list(after.items()), 250, lambda stream: stream[0], sqlite, postgres)
+
+
+T = TypeVar("T")
+
+
+def _select_in_chunks(
+    recorder: AggregateRecorder,
+    items: Sequence[T],
+    size: int,
+    stream_of: Callable[[T], UUID | str],
+    sqlite: Callable[[str, Sequence[T]], tuple[str, list[Any]]],
+    postgres: Callable[[Composed, Sequence[T]], tuple[Composed, tuple[Any, ...]]],
+) -> list[StoredEvent] | None:
+    """Stored events read by the store's own query (built for each chunk of `size` items from the
+    table's name), named by the caller's stream ids; None from a store this does not know."""
     found: list[StoredEvent] = []
-    streams = list(after.items())
-    for first in range(0, len(streams), 250):
-        chunk = streams[first : first + 250]
+    for first in range(0, len(items), size):
+        chunk = items[first : first + size]
         if isinstance(recorder, SQLiteAggregateRecorder):
-            by_key = {_id_text(i): i for i, _ in chunk}
-            statement = (
-                f"WITH wanted(id, version) AS (VALUES {','.join(['(?, ?)'] * len(chunk))}) "
-                "SELECT e.originator_id, e.originator_version, e.topic, e.state "
-                f"FROM {recorder.events_table_name} e JOIN wanted "
-                "ON e.originator_id = wanted.id AND e.originator_version > wanted.version "
-                "ORDER BY e.originator_id, e.originator_version"
-            )
-            parameters = [value for i, version in chunk for value in (_id_text(i), version)]
+            by_key = {_id_text(stream_of(item)): stream_of(item) for item in chunk}
+            statement, parameters = sqlite(recorder.events_table_name, chunk)
             with recorder.datastore.transaction(commit=False) as c:
                 c.execute(statement, parameters)
                 found += [_stored(by_key[row["originator_id"]], row) for row in c.fetchall()]
         elif isinstance(recorder, PostgresAggregateRecorder):
-            query = SQL(
-                "SELECT e.originator_id, e.originator_version, e.topic, e.state "
-                "FROM {schema}.{table} e JOIN unnest(%s::uuid[], %s::bigint[]) AS wanted(id, version) "
-                "ON e.originator_id = wanted.id AND e.originator_version > wanted.version "
-                "ORDER BY e.originator_id, e.originator_version"
-            ).format(
-                schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name)
-            )
+            schema, name = recorder.datastore.schema, recorder.events_table_name
+            query, values = postgres(SQL("{}.{}").format(Identifier(schema), Identifier(name)), chunk)
             with recorder.datastore.transaction(commit=False) as curs:
-                curs.execute(query, ([i for i, _ in chunk], [version for _, version in chunk]))
+                curs.execute(query, values)
                 found += [_stored(row["originator_id"], row) for row in curs.fetchall()]
         else:
             return None
