@@ -46,6 +46,17 @@ class Applied:
     parked: tuple[Any, str] | None  # the message after them that must be parked, and why
 
 
+async def partition_ends(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> dict[TopicPartition, int]:
+    """Where each partition of these topics ends now (the next offset to be written), asked of a
+    started consumer subscribed to them (so it holds their metadata)."""
+    partitions = [
+        TopicPartition(topic, partition)
+        for topic in topics
+        for partition in sorted(consumer.partitions_for_topic(topic) or ())
+    ]
+    return dict(await consumer.end_offsets(partitions))
+
+
 class _SeekToStoredPosition(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, owner: ExactlyOnceConsumer) -> None:
         self.owner = owner
@@ -214,12 +225,7 @@ class ExactlyOnceConsumer:
         try:
             await consumer.start()
             if self._ends is None:
-                partitions = [
-                    TopicPartition(topic, partition)
-                    for topic in self.topics
-                    for partition in sorted(consumer.partitions_for_topic(topic) or ())
-                ]
-                self._ends = await consumer.end_offsets(partitions)
+                self._ends = await partition_ends(consumer, self.topics)
             ends = self._ends
             consumer.unsubscribe()
             consumer.assign(list(ends))

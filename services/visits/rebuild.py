@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.visits.application import VisitsApplication
 from services.visits.config import VisitsSettings
-from shared.consumer import ExactlyOnceConsumer, Handler
+from shared.consumer import ExactlyOnceConsumer, Handler, partition_ends
 from shared.kafka import ensure_topics
 from shared.metrics import Metrics
 
@@ -56,9 +56,7 @@ async def end_offsets(bootstrap_servers: str, topic: str, partitions: int) -> di
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     try:
-        found = consumer.partitions_for_topic(topic) or set()
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in sorted(found)])
-        return {tp.partition: offset for tp, offset in ends.items()}
+        return {tp.partition: offset for tp, offset in (await partition_ends(consumer, [topic])).items()}
     finally:
         await consumer.stop()
 
