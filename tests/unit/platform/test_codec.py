@@ -180,6 +180,19 @@ def test_a_stored_event_with_its_chain_link_reads_as_without() -> None:
     assert vars(mapper.to_domain_event(linked)) == vars(mapper.to_domain_event(stored))
 
 
+def test_an_event_stored_under_a_text_id_reads_with_its_uuid() -> None:
+    """The mapper remembers what a topic reads as per type of stored id: the library's stores hand
+    back UUIDs or their text, and either gives the event its UUID."""
+    mapper = ChainedMapper(transcoder=ServiceApplication().construct_transcoder())
+    original = noted(Ledger("o", META))
+    stored = mapper.to_stored_event(original)
+    as_text = dataclasses.replace(stored, originator_id=str(stored.originator_id))
+    for _ in range(2):  # the second time from what the mapper remembers
+        for each in (stored, as_text, stored):
+            back = mapper.to_domain_event(each)
+            assert type(back.originator_id) is UUID and vars(back) == vars(original)
+
+
 def test_a_value_that_would_come_back_as_another_type_is_refused_when_checking() -> None:
     cls = type(noted(Ledger("o", META)))
     checking = EventCodec(cls, {"owner": str, "at": datetime}, check=True)
