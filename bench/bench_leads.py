@@ -1,6 +1,7 @@
 """Leads: one daily distribution of 10,000 reps × 40 leads (400,000 assignments, all regions, one
 run with batched saves) in assignments/s, until every LeadAssigned is on the Kafka topic (the
-service's outbox relay runs beside the distribution, as in the service), against a raw batched
+service's outbox relay runs beside the distribution, reading in a process of its own, as in the
+service), against a raw batched
 INSERT of the same stored rows into the same kind of store with the same driver (sqlite3) — empty,
 and already holding the setup's events as the application's store does; the distribution's own
 time (stored, not yet relayed) on a line of its own; and the process's peak memory. Medians of
@@ -33,7 +34,7 @@ from services.leads.integration import to_integration
 from services.leads.policy import LeadsPolicy
 from shared.domain import Meta
 from shared.metrics import Metrics
-from shared.relay import OutboxRelay
+from shared.relay import OutboxRelay, ReaderProcess, ReaderSpec
 from shared.settings import AGGREGATE_CACHE_SIZE, cache_env
 from tests.support.kafka_helpers import eventually
 
@@ -111,6 +112,8 @@ async def distribute_and_relay(app: LeadsApplication, after: int) -> tuple[Distr
         partitions=3,
         metrics=Metrics("bench"),
         batch_size=5000,
+        # As the service reads (IRONARMY_RELAY_READER=process): its own process, the same store.
+        reader=ReaderProcess(ReaderSpec(LeadsApplication, (dict(app.env), app.policy), to_integration, 5000)),
     )
     await relay.start_producer()
     relay.record_position(after)  # the setup's events are not the run's

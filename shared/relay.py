@@ -8,15 +8,26 @@ once on the topic, and consumers make it exactly once in effect (event ids and p
 Recording a position is a commit (an fsync on SQLite) that takes the store's write lock from the
 requests, so while events keep coming it is recorded at most every `record_seconds`; the rest is
 recorded when the relay falls idle or stops. A crash resends at most that much more.
+
+Reading a batch (select, decode, translate, encode: ~13 µs an event) is most of the relay's work.
+It runs in a worker thread, or (`ReaderProcess`, IRONARMY_RELAY_READER=process) in a process of
+its own that opens the same store, so that the service's requests, consumers and scheduled runs
+keep the process's GIL and the second core reads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
+import pickle
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
@@ -32,6 +43,7 @@ from shared.metrics import Metrics
 log = logging.getLogger(__name__)
 
 Translator = Callable[[Any], Published | None]
+T = TypeVar("T")
 
 PARTITION_CACHE_SIZE = 100_000  # keys whose partition the relay remembers
 
@@ -42,6 +54,103 @@ class Outgoing(NamedTuple):
     key: bytes
     value: bytes
     notification_id: int
+
+
+def read_outgoing(
+    application: ServiceApplication, translate: Translator, after: int, batch_size: int
+) -> tuple[list[Outgoing], int]:
+    """The next stored events after `after`, in their public form, and the last id read."""
+    notifications: Sequence[Notification] = application.recorder.select_notifications(
+        after, batch_size, inclusive_of_start=False
+    )
+    outgoing: list[Outgoing] = []
+    last = after
+    to_domain_event = application.mapper.to_domain_event
+    for notification in notifications:
+        last = notification.id
+        domain_event = to_domain_event(notification)
+        published = translate(domain_event)
+        if published is None:
+            continue  # internal to the service: nothing public to say
+        aggregate_id = str(domain_event.originator_id)
+        value = envelope_bytes(
+            published,
+            aggregate_id=aggregate_id,
+            aggregate_version=domain_event.originator_version,
+            meta=domain_event.meta.as_dict(),  # type: ignore[attr-defined]
+            recorded_at=domain_event.timestamp,  # type: ignore[attr-defined]
+        )
+        outgoing.append(Outgoing(aggregate_id.encode(), value, notification.id))
+    return outgoing, last
+
+
+@dataclass(frozen=True)
+class ReaderSpec:
+    """How a reader process makes the service's application on the same store: a module-level
+    factory and its arguments, and the translator, all of which must pickle."""
+
+    make_application: Callable[..., ServiceApplication]
+    args: tuple[Any, ...]
+    translate: Translator
+    batch_size: int
+
+
+_reading: tuple[ServiceApplication, Translator, int] | None = None  # in a reader process
+
+
+def _start_reader(spec: ReaderSpec) -> None:
+    global _reading
+    _reading = (spec.make_application(*spec.args), spec.translate, spec.batch_size)
+
+
+def _read_in_reader(after: int) -> tuple[list[Outgoing], int]:
+    assert _reading is not None, "the reader process was not started"
+    application, translate, batch_size = _reading
+    return read_outgoing(application, translate, after, batch_size)
+
+
+class ReaderProcess:
+    """Reads the relay's batches in a process of its own (started with `spawn`: nothing of this
+    process's threads or connections is inherited), one batch at a time. The store is read there
+    through the service's own application, made by `spec`; what comes back is bytes to send.
+    If the process dies, the read fails and the next one starts another."""
+
+    def __init__(self, spec: ReaderSpec) -> None:
+        try:
+            pickle.dumps(spec)
+        except (pickle.PicklingError, AttributeError, TypeError) as error:
+            raise ValueError(f"a relay reader process needs a picklable spec: {error}") from error
+        self.spec = spec
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def start(self) -> int:
+        """Start the process if none runs, and wait until it can read: its process id."""
+        return await self._call(os.getpid)
+
+    async def read(self, after: int) -> tuple[list[Outgoing], int]:
+        return await self._call(_read_in_reader, after)
+
+    async def _call(self, function: Callable[..., T], *args: Any) -> T:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_reader,
+                initargs=(self.spec,),
+            )
+        pool = self._pool
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+        except BrokenProcessPool:
+            if self._pool is pool:
+                self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
 
 class OutboxRelay:
@@ -58,6 +167,7 @@ class OutboxRelay:
         idle_seconds: float = 0.2,
         record_seconds: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        reader: ReaderProcess | None = None,
     ) -> None:
         self.application = application
         self.translate = translate
@@ -69,6 +179,7 @@ class OutboxRelay:
         self.idle_seconds = idle_seconds
         self.record_seconds = record_seconds
         self._clock = clock
+        self.reader = reader  # None: batches are read in a worker thread
         # Acknowledged by the broker, and recorded in the store (the recorded one may lag).
         self.published = 0
         self._recorded = 0
@@ -93,28 +204,12 @@ class OutboxRelay:
 
     def read_batch(self, after: int) -> tuple[list[Outgoing], int]:
         """The next stored events after `after`, in their public form, and the last id read."""
-        notifications: Sequence[Notification] = self.application.recorder.select_notifications(
-            after, self.batch_size, inclusive_of_start=False
-        )
-        outgoing: list[Outgoing] = []
-        last = after
-        to_domain_event, translate = self.application.mapper.to_domain_event, self.translate
-        for notification in notifications:
-            last = notification.id
-            domain_event = to_domain_event(notification)
-            published = translate(domain_event)
-            if published is None:
-                continue  # internal to the service: nothing public to say
-            aggregate_id = str(domain_event.originator_id)
-            value = envelope_bytes(
-                published,
-                aggregate_id=aggregate_id,
-                aggregate_version=domain_event.originator_version,
-                meta=domain_event.meta.as_dict(),  # type: ignore[attr-defined]
-                recorded_at=domain_event.timestamp,  # type: ignore[attr-defined]
-            )
-            outgoing.append(Outgoing(aggregate_id.encode(), value, notification.id))
-        return outgoing, last
+        return read_outgoing(self.application, self.translate, after, self.batch_size)
+
+    async def _read(self, after: int) -> tuple[list[Outgoing], int]:
+        if self.reader is not None:
+            return await self.reader.read(after)
+        return await asyncio.to_thread(self.read_batch, after)
 
     def record_position(self, position: int) -> None:
         self.application.process_recorder.insert_tracking(Tracking(self.tracking_name, position))
@@ -168,14 +263,14 @@ class OutboxRelay:
         the current one, and a position is recorded (a commit; at most every `record_seconds`)
         while the next batch is sent. Positions are recorded in order, each only once its batch
         is acknowledged; `flush` records the last one."""
-        reading = asyncio.create_task(asyncio.to_thread(self.read_batch, position))
+        reading = asyncio.create_task(self._read(position))
         recording: asyncio.Task[None] | None = None
         try:
             while True:
                 outgoing, last = await reading
                 if last == position:
                     return position
-                reading = asyncio.create_task(asyncio.to_thread(self.read_batch, last))
+                reading = asyncio.create_task(self._read(last))
                 await self.publish(outgoing)
                 self.metrics.relay_published.labels(self.topic).inc(len(outgoing))
                 position = self.published = last
@@ -184,7 +279,7 @@ class OutboxRelay:
                         await recording
                     recording = asyncio.create_task(self._record(last))
         finally:
-            reading.cancel()  # a read-ahead nobody will use (its thread just finishes)
+            reading.cancel()  # a read-ahead nobody will use (its thread or process just finishes)
             if recording is not None:
                 await recording
 
@@ -204,6 +299,9 @@ class OutboxRelay:
         self._wake.set()
 
     async def start_producer(self) -> None:
+        """Connect to Kafka (and start the reader process, if the relay has one)."""
+        if self.reader is not None:
+            await self.reader.start()
         producer = make_producer(self.bootstrap_servers, client_id=f"relay-{self.topic}")
         try:
             await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions)
@@ -224,6 +322,8 @@ class OutboxRelay:
             # stop() may have come while a producer was being started: close that one too.
             await self._drop_producer()
             await self._flush_quietly()
+            if self.reader is not None:
+                await self.reader.close()
 
     async def _run_loop(self) -> None:
         backoff = 0.5
@@ -290,3 +390,5 @@ class OutboxRelay:
         self._wake.set()
         if not self._running:  # else run() closes the producer when it has stopped sending
             await self._drop_producer()
+            if self.reader is not None:
+                await self.reader.close()

@@ -16,7 +16,7 @@ from shared.auth import TokenAuthority
 from shared.clock import Clock, MovableClock, SystemClock
 from shared.consumer import ExactlyOnceConsumer, Handler
 from shared.metrics import Metrics
-from shared.relay import OutboxRelay, Translator
+from shared.relay import OutboxRelay, ReaderProcess, ReaderSpec, Translator
 from shared.scheduler import ScheduledJob, Scheduler
 from shared.settings import ServiceSettings
 
@@ -115,6 +115,13 @@ def build_service(
     clock = clock or make_clock(settings)
     application = spec.make_application(settings, settings.eventsourcing_env(spec.name))
     metrics = Metrics(spec.name)
+    reader_env = settings.relay_reader_env(spec.name)
+    reader = None
+    if reader_env is not None:
+        reader_spec = ReaderSpec(
+            spec.make_application, (settings, reader_env), spec.translate, settings.relay_batch_size
+        )
+        reader = ReaderProcess(reader_spec)
     relay = OutboxRelay(
         application,
         spec.translate,
@@ -125,6 +132,7 @@ def build_service(
         batch_size=settings.relay_batch_size,
         idle_seconds=settings.relay_idle_seconds,
         record_seconds=settings.relay_record_seconds,
+        reader=reader,
     )
     consumers = []
     if spec.consumes:

@@ -46,6 +46,9 @@ class ServiceSettings(BaseSettings):
     relay_idle_seconds: float = Field(default=0.2, gt=0)
     # While busy, the relay records its position at most this often (0: after every batch).
     relay_record_seconds: float = Field(default=1.0, ge=0)
+    # Where the relay reads and encodes its batches: in a process of its own (the second core;
+    # not for the in-memory store, which no other process can open) or in a worker thread.
+    relay_reader: Literal["process", "thread"] = "process"
     consumer_batch_size: int = Field(default=500, ge=1)
 
     jwt_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
@@ -76,6 +79,16 @@ class ServiceSettings(BaseSettings):
             **self._store_env(service),
             **cache_env(self.aggregate_cache_size, fastforward=self.aggregate_cache_fastforward),
         }
+
+    def relay_reader_env(self, service: str) -> dict[str, str] | None:
+        """The store's environment for the relay's reader process (one connection: it reads a
+        batch at a time), or None when the relay reads in a thread."""
+        if self.relay_reader == "thread" or self.store == "memory":
+            return None
+        env = self._store_env(service)
+        if self.store == "postgres":
+            env["POSTGRES_POOL_SIZE"] = "1"
+        return env
 
     def _store_env(self, service: str) -> dict[str, str]:
         if self.store == "memory":

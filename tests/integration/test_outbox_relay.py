@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +19,7 @@ from shared.consumer import ExactlyOnceConsumer
 from shared.domain import Meta
 from shared.events.catalog import decode, event_id_for
 from shared.metrics import Metrics
-from shared.relay import OutboxRelay
+from shared.relay import OutboxRelay, ReaderProcess, ReaderSpec
 from tests.conftest import Broker
 from tests.support.kafka_helpers import eventually, read_topic
 from tests.support.probe import REFUSED_REP, ProbeApplication, TallyApplication, tally_handlers, translate
@@ -148,6 +150,83 @@ async def test_a_relay_that_dies_mid_batch_resends_and_the_consumer_counts_each_
     # group rebalance under load may add store-level duplicates, never applications).
     assert outcomes["applied"] == total
     assert outcomes["duplicate"] >= published
+
+
+def reader_for(store_env: dict[str, str], batch_size: int = 7) -> ReaderProcess:
+    return ReaderProcess(ReaderSpec(ProbeApplication, (store_env,), translate, batch_size))
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_a_relay_reading_in_a_process_of_its_own_sends_what_a_thread_would(
+    kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str]
+) -> None:
+    app = ProbeApplication(store_env)
+    probe_ids = [app.create(f"p{i}", meta()) for i in range(3)]
+    for pid in probe_ids:
+        app.assign_many(pid, [f"rep-{n}" for n in range(5)], meta())
+    topic = f"{topic_prefix}.leads"
+    relay = relay_for(app, topic, kafka_bootstrap, reader=reader_for(store_env))
+    assert relay.reader is not None
+    position, batches = 0, 0
+    while True:  # batch by batch, the same bytes as the thread reads
+        read = await relay.reader.read(position)
+        assert read == relay.read_batch(position)
+        if read[1] == position:
+            break
+        position, batches = read[1], batches + 1
+    assert batches == 3  # 18 events, 7 a batch
+    reader = await relay.reader.start()  # the one already running
+    assert reader != os.getpid() and alive(reader)
+
+    await run_until(relay, app)  # and through the relay's own loop, to the topic
+
+    records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= 15)
+    assert sorted((r.key, decode(r.value)[0].aggregate_version) for r in records) == sorted(
+        (str(p).encode(), v) for p in probe_ids for v in range(2, 7)
+    )
+    await eventually(lambda: not alive(reader), what="the reader process ended")
+
+
+async def test_a_reader_process_that_dies_is_replaced_and_nothing_is_lost(
+    kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str]
+) -> None:
+    app = ProbeApplication(store_env)
+    pid = app.create("p", meta())
+    app.assign_many(pid, [f"rep-{n}" for n in range(4)], meta())
+    topic = f"{topic_prefix}.leads"
+    reader = reader_for(store_env)
+    relay = relay_for(app, topic, kafka_bootstrap, reader=reader)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: relay.published == 5, what="the first events published")
+        first = await reader.start()
+        os.kill(first, signal.SIGKILL)
+        app.assign_many(pid, ["rep-after"], meta())
+        relay.wake()
+        await eventually(lambda: relay.published == 6, timeout=30, what="published by a new reader")
+        assert relay.failure is None  # the dead reader was reported until a batch went through
+        second = await reader.start()
+        assert second != first and alive(second)
+    finally:
+        await relay.stop()
+        await asyncio.wait_for(task, 20)
+    records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= 5)
+    assert {decode(r.value)[0].aggregate_version for r in records} == {2, 3, 4, 5, 6}
+
+
+def test_a_reader_process_needs_what_it_is_made_from_to_pickle() -> None:
+    def local(settings: object, env: dict[str, str]) -> ProbeApplication:
+        return ProbeApplication(env)
+
+    with pytest.raises(ValueError, match="picklable"):
+        ReaderProcess(ReaderSpec(local, ({},), translate, 10))
 
 
 async def test_a_busy_relay_records_its_position_now_and_then_and_all_of_it_when_it_stops(

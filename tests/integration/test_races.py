@@ -124,8 +124,13 @@ async def leads(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     store: dict[str, Any] = {"store": request.param}
     if request.param == "postgres":
         store["postgres_dbname"] = request.getfixturevalue("postgres_dbname")
-    settings = LeadsSettings(
-        environment="test", data_dir=tmp_path, clock="movable", topic_prefix="races", **store
+    settings = LeadsSettings(  # the relay is not run here: no reader process to make RacingLeads in
+        environment="test",
+        data_dir=tmp_path,
+        clock="movable",
+        topic_prefix="races",
+        relay_reader="thread",
+        **store,
     )
 
     def make(settings: ServiceSettings, env: dict[str, str]) -> RacingLeads:

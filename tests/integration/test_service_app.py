@@ -168,12 +168,13 @@ async def test_two_commands_racing_on_one_aggregate_one_wins_the_other_gets_409_
     assert context.application.repository.get(UUID(probe_id)).assignments == 1  # never a corrupt state
 
 
+def broken_translate(domain_event: object) -> None:
+    raise ValueError("translator bug")  # module-level: the relay's reader process calls it
+
+
 async def test_a_bug_in_a_background_loop_is_retried_and_shown_by_readyz(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    def broken_translate(domain_event: object) -> None:
-        raise ValueError("translator bug")
-
     spec = dataclasses.replace(probe_spec(), translate=broken_translate)
     settings = service_settings(
         ServiceSettings, kafka=kafka_bootstrap, topic_prefix=topic_prefix, data_dir=tmp_path

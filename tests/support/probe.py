@@ -139,8 +139,9 @@ def assign_probe(
     return {"version": context.application.assign_many(probe_id, [body.rep_id], meta)}
 
 
-def probe_spec() -> ServiceSpec[ProbeApplication]:
-    def make(settings: ServiceSettings, env: dict[str, str]) -> ProbeApplication:
-        return ProbeApplication(env)
+def make_probe(settings: ServiceSettings, env: dict[str, str]) -> ProbeApplication:
+    return ProbeApplication(env)  # module-level: the relay's reader process makes one too
 
-    return ServiceSpec(name="leads", make_application=make, translate=translate, routers=[router])
+
+def probe_spec() -> ServiceSpec[ProbeApplication]:
+    return ServiceSpec(name="leads", make_application=make_probe, translate=translate, routers=[router])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -33,6 +34,21 @@ def test_a_service_caches_what_it_saved_unless_another_process_writes_its_store(
     assert (env["AGGREGATE_CACHE_MAXSIZE"], env["AGGREGATE_CACHE_FASTFORWARD"]) == ("5000", "n")
     observer = ServiceSettings(aggregate_cache_fastforward=True).eventsourcing_env("leads")
     assert observer["AGGREGATE_CACHE_FASTFORWARD"] == "y"
+
+
+def test_the_relay_reads_in_a_process_of_its_own_on_a_store_another_process_can_open(
+    tmp_path: Path,
+) -> None:
+    sqlite = ServiceSettings(data_dir=tmp_path)
+    assert sqlite.relay_reader_env("leads") == {
+        key: value for key, value in sqlite.eventsourcing_env("leads").items() if "CACHE" not in key
+    }
+    postgres = ServiceSettings(store="postgres").relay_reader_env("leads")
+    assert postgres is not None and postgres["POSTGRES_POOL_SIZE"] == "1"  # a batch at a time
+    assert ServiceSettings(store="memory").relay_reader_env("leads") is None
+    assert ServiceSettings(data_dir=tmp_path, relay_reader="thread").relay_reader_env("leads") is None
+    with pytest.raises(ValidationError, match="relay_reader"):
+        ServiceSettings(relay_reader="fork")  # type: ignore[arg-type]
 
 
 def test_a_token_says_who_and_in_which_role() -> None:
