@@ -24,7 +24,7 @@ import os
 import pickle
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
@@ -39,6 +39,7 @@ from shared.application import ServiceApplication
 from shared.events.catalog import Published, envelope_bytes
 from shared.kafka import ensure_topics, make_producer
 from shared.metrics import Metrics
+from shared.runtime import tune_gc
 
 log = logging.getLogger(__name__)
 
@@ -95,18 +96,40 @@ class ReaderSpec:
     batch_size: int
 
 
-_reading: tuple[ServiceApplication, Translator, int] | None = None  # in a reader process
+# In a reader process: what it reads with, and the batch it reads ahead (from where, and its
+# future) while the relay sends the one it returned.
+_reading: tuple[ServiceApplication, Translator, int] | None = None
+_ahead: tuple[int, Future[tuple[list[Outgoing], int]]] | None = None
+_reading_ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-read-ahead")
 
 
 def _start_reader(spec: ReaderSpec) -> None:
     global _reading
+    tune_gc()  # as the service's own process runs
     _reading = (spec.make_application(*spec.args), spec.translate, spec.batch_size)
 
 
 def _read_in_reader(after: int) -> tuple[list[Outgoing], int]:
+    """The batch after `after`: the one read ahead if it starts there and is not empty (an empty
+    one may be out of date), else read now; then the next one is read ahead."""
+    global _ahead
     assert _reading is not None, "the reader process was not started"
     application, translate, batch_size = _reading
-    return read_outgoing(application, translate, after, batch_size)
+    ahead, _ahead = _ahead, None
+    batch = None
+    if ahead is not None:
+        try:
+            read = ahead[1].result()  # one read at a time: the process may have one connection
+        except Exception:
+            read = None  # read again now, and let that read's error reach the relay
+        if read is not None and ahead[0] == after and read[1] != after:
+            batch = read
+    if batch is None:
+        batch = read_outgoing(application, translate, after, batch_size)
+    last = batch[1]
+    if last != after:  # more may follow
+        _ahead = (last, _reading_ahead.submit(read_outgoing, application, translate, last, batch_size))
+    return batch
 
 
 class ReaderProcess:

@@ -15,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
+from shared import relay as relay_module
 from shared.consumer import ExactlyOnceConsumer
 from shared.domain import Meta
 from shared.events.catalog import decode, event_id_for
@@ -219,6 +220,34 @@ async def test_a_reader_process_that_dies_is_replaced_and_nothing_is_lost(
         await asyncio.wait_for(task, 20)
     records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= 5)
     assert {decode(r.value)[0].aggregate_version for r in records} == {2, 3, 4, 5, 6}
+
+
+def test_a_reader_reads_the_next_batch_ahead_and_never_trusts_an_empty_one(
+    store_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the reader process runs, run here: the batch read ahead is the one the relay asks for
+    next; one read ahead when nothing more was stored is read again."""
+    monkeypatch.setattr(relay_module, "_reading", None)
+    monkeypatch.setattr(relay_module, "_ahead", None)
+    app = ProbeApplication(store_env)
+    pid = app.create("p", meta())
+    app.assign_many(pid, [f"rep-{n}" for n in range(9)], meta())  # 10 events: batches of 7 and 3
+    relay_module._start_reader(ReaderSpec(ProbeApplication, (store_env,), translate, 7))
+    relay = relay_for(app, "unused", "unused")
+
+    first = relay_module._read_in_reader(0)
+    assert first == relay.read_batch(0) and first[1] == 7
+    ahead = relay_module._ahead
+    assert ahead is not None and ahead[0] == 7  # the next batch, read while this one is sent
+    second = relay_module._read_in_reader(7)
+    assert second == relay.read_batch(7) and second[1] == 10 and len(second[0]) == 3
+    assert ahead[1].done()
+    ahead = relay_module._ahead
+    assert ahead is not None and ahead[1].result() == ([], 10)  # caught up, when it was read
+    app.assign_many(pid, ["rep-late"], meta())
+    assert relay_module._read_in_reader(10) == relay.read_batch(10)  # read again: one more event
+    assert relay_module._read_in_reader(10)[1] == 11
+    assert relay_module._read_in_reader(0) == first  # from elsewhere (a relay starting over): read
 
 
 def test_a_reader_process_needs_what_it_is_made_from_to_pickle() -> None:
