@@ -91,7 +91,7 @@ async def post_all(
 
 async def with_visits(tmp: Path, run: Callable[[RunningService, list[str], str], Awaitable[Any]]) -> Any:
     prefix = f"bench{uuid.uuid4().hex[:8]}"
-    settings = visits_settings(KAFKA, prefix, tmp / prefix)
+    settings = visits_settings(KAFKA, prefix, tmp / prefix, relay_reader="process")  # the default
     async with running_visits(settings, MovableClock(SIMULATION_START)) as svc:
         leads: list[str] = []
         async with LeadsTopicWriter(KAFKA, prefix) as writer:

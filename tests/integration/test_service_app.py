@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -15,9 +16,10 @@ import pytest
 
 from shared.auth import TokenAuthority
 from shared.clock import MovableClock
+from shared.events.catalog import decode
 from shared.service import ServiceContext
 from shared.settings import ServiceSettings
-from tests.support.kafka_helpers import eventually_async
+from tests.support.kafka_helpers import eventually_async, read_topic
 from tests.support.probe import ProbeApplication, probe_spec
 from tests.support.services import running_service, service_settings
 
@@ -48,6 +50,38 @@ async def test_a_running_service_is_healthy_and_ready_once_store_and_kafka_answe
 
     await eventually_async(ready, what="ready")
     assert (await client.get("/readyz")).json()["checks"] == {"store": "ok", "kafka": "ok"}
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+async def test_a_service_relays_through_its_reader_process_on_either_store(
+    store: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """As a service runs by default: the relay's batches read by a process of its own, made from
+    the service's spec and settings (on PostgreSQL with a connection of its own)."""
+    extra = {"postgres_dbname": request.getfixturevalue("postgres_dbname")} if store == "postgres" else {}
+    settings = service_settings(
+        ServiceSettings,
+        kafka=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+        data_dir=tmp_path,
+        store=store,
+        relay_reader="process",
+        **extra,
+    )
+    async with running_service(probe_spec(), settings) as svc:
+        reader = svc.context.relay.reader
+        assert reader is not None
+        headers = svc.token("ops-1", "ops")
+        created = await svc.client.post("/probes", json={"name": "x"}, headers=headers)
+        probe_id = created.json()["id"]
+        for rep in ("rep-1", "rep-2"):
+            assigned = await svc.client.post(
+                f"/probes/{probe_id}/assignments", json={"rep_id": rep}, headers=headers
+            )
+            assert assigned.status_code == 201
+        records = await read_topic(kafka_bootstrap, settings.topic("leads"), until=lambda r: len(r) >= 2)
+        assert [decode(r.value)[1].rep_id for r in records] == ["rep-1", "rep-2"]  # type: ignore[attr-defined]
+        assert await reader.start() != os.getpid()  # read elsewhere
 
 
 async def test_every_call_needs_a_valid_token(service: Service) -> None:

@@ -44,6 +44,11 @@ def service_settings(
         "clock": "movable",
         "scheduler_tick_seconds": 0.05,
         "relay_idle_seconds": 0.05,
+        # Services started in this process for a test read in a thread: a reader process takes
+        # a second or so to start on a busy machine, and most tests live less long than that.
+        # The reader process, the default, is tested on its own (test_outbox_relay) and under
+        # every service the e2e tests start.
+        "relay_reader": "thread",
         **overrides,
     }
     return settings_class(**values)
