@@ -10,9 +10,10 @@ requests, so while events keep coming it is recorded at most every `record_secon
 recorded when the relay falls idle or stops. A crash resends at most that much more.
 
 Reading a batch (select, decode, translate, encode: ~13 µs an event) is most of the relay's work.
-It runs in a worker thread, or (`ReaderProcess`, IRONARMY_RELAY_READER=process) in a process of
-its own that opens the same store, so that the service's requests, consumers and scheduled runs
-keep the process's GIL and the second core reads.
+It runs in a worker thread; with a `ReaderProcess` (IRONARMY_RELAY_READER=process, the default),
+a backlog is read in a process of its own that opens the same store and reads a batch ahead, so
+that while the service stores events in bulk (a daily distribution) its requests, consumers and
+runs keep the process's GIL, and the second core reads.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -106,7 +108,16 @@ _reading_ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-rea
 def _start_reader(spec: ReaderSpec) -> None:
     global _reading
     tune_gc()  # as the service's own process runs
+    threading.Thread(target=_end_with, args=(os.getppid(),), name="relay-reader-parent", daemon=True).start()
     _reading = (spec.make_application(*spec.args), spec.translate, spec.batch_size)
+
+
+def _end_with(parent: int) -> None:
+    """A reader whose service was killed (kill -9: no shutdown) ends within a second or so, instead
+    of waiting forever for a request on a pipe it holds both ends of."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
 
 
 def _read_in_reader(after: int) -> tuple[list[Outgoing], int]:
@@ -203,6 +214,7 @@ class OutboxRelay:
         self.record_seconds = record_seconds
         self._clock = clock
         self.reader = reader  # None: batches are read in a worker thread
+        self._backlog = False  # whether the last batch read was full
         # Acknowledged by the broker, and recorded in the store (the recorded one may lag).
         self.published = 0
         self._recorded = 0
@@ -230,9 +242,15 @@ class OutboxRelay:
         return read_outgoing(self.application, self.translate, after, self.batch_size)
 
     async def _read(self, after: int) -> tuple[list[Outgoing], int]:
-        if self.reader is not None:
-            return await self.reader.read(after)
-        return await asyncio.to_thread(self.read_batch, after)
+        """A backlog (the last batch came back full) is read by the reader process, which reads
+        ahead; a trickle (a request's few events) in a thread, where a small read costs less than
+        a round trip to another process."""
+        if self.reader is not None and self._backlog:
+            batch = await self.reader.read(after)
+        else:
+            batch = await asyncio.to_thread(self.read_batch, after)
+        self._backlog = batch[1] - after >= self.batch_size  # ids may have gaps: at least this many
+        return batch
 
     def record_position(self, position: int) -> None:
         self.application.process_recorder.insert_tracking(Tracking(self.tracking_name, position))

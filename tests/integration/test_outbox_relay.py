@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from shared.domain import Meta
 from shared.events.catalog import decode, event_id_for
 from shared.metrics import Metrics
 from shared.relay import OutboxRelay, ReaderProcess, ReaderSpec
-from tests.conftest import Broker
+from tests.conftest import REPO, Broker
 from tests.support.kafka_helpers import eventually, read_topic
 from tests.support.probe import REFUSED_REP, ProbeApplication, TallyApplication, tally_handlers, translate
 
@@ -158,11 +159,49 @@ def reader_for(store_env: dict[str, str], batch_size: int = 7) -> ReaderProcess:
 
 
 def alive(pid: int) -> bool:
+    """Running (a zombie, ended and not yet reaped, is not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+SERVICE_WITH_A_READER = """
+import asyncio, sys, time
+from shared.relay import ReaderProcess, ReaderSpec
+from tests.support.probe import ProbeApplication, translate
+
+async def main() -> None:
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": sys.argv[1]}
+    reader = ReaderProcess(ReaderSpec(ProbeApplication, (env,), translate, 10))
+    print(await reader.start(), flush=True)
+    time.sleep(120)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+async def test_a_reader_whose_service_is_killed_ends_too(tmp_path: Path) -> None:
+    script = tmp_path / "service.py"
+    script.write_text(SERVICE_WITH_A_READER)
+    service = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        str(tmp_path / "store.db"),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert service.stdout is not None
+        reader = int(await asyncio.wait_for(service.stdout.readline(), 60))
+        assert alive(reader)
+    finally:
+        service.kill()  # -9: no shutdown, the reader is not told
+        await service.wait()
+    await eventually(lambda: not alive(reader), timeout=10, what="the orphaned reader ended")
 
 
 async def test_a_relay_reading_in_a_process_of_its_own_sends_what_a_thread_would(
@@ -195,31 +234,65 @@ async def test_a_relay_reading_in_a_process_of_its_own_sends_what_a_thread_would
     await eventually(lambda: not alive(reader), what="the reader process ended")
 
 
+class CountingReader(ReaderProcess):
+    """A reader process that counts the batches the relay asked it for."""
+
+    reads = 0
+
+    async def read(self, after: int) -> tuple[list[Any], int]:
+        self.reads += 1
+        return await super().read(after)
+
+
+async def test_a_backlog_is_read_by_the_reader_process_and_a_trickle_in_a_thread(
+    kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str]
+) -> None:
+    app = ProbeApplication(store_env)
+    pid = app.create("p", meta())
+    app.assign_many(pid, [f"rep-{n}" for n in range(17)], meta())  # 18 events: 7, 7 and 4
+    reader = CountingReader(ReaderSpec(ProbeApplication, (store_env,), translate, 7))
+    relay = relay_for(app, f"{topic_prefix}.leads", kafka_bootstrap, reader=reader)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: relay.published == 18, what="the backlog published")
+        assert reader.reads == 2  # the first batch (full) in a thread, then the rest
+        for n in range(3):  # a request's worth at a time
+            app.assign_many(pid, [f"rep-late-{n}"], meta())
+            relay.wake()
+            await eventually(lambda n=n: relay.published == 19 + n, what="the trickle published")
+        assert reader.reads == 2
+    finally:
+        await relay.stop()
+        await asyncio.wait_for(task, 20)
+
+
 async def test_a_reader_process_that_dies_is_replaced_and_nothing_is_lost(
     kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str]
 ) -> None:
     app = ProbeApplication(store_env)
     pid = app.create("p", meta())
-    app.assign_many(pid, [f"rep-{n}" for n in range(4)], meta())
+    app.assign_many(pid, [f"rep-{n}" for n in range(4)], meta())  # 5 events: batches of 2, 2, 1
     topic = f"{topic_prefix}.leads"
-    reader = reader_for(store_env)
-    relay = relay_for(app, topic, kafka_bootstrap, reader=reader)
+    reader = CountingReader(ReaderSpec(ProbeApplication, (store_env,), translate, 2))
+    relay = relay_for(app, topic, kafka_bootstrap, batch_size=2, reader=reader)
     task = asyncio.create_task(relay.run())
     try:
         await eventually(lambda: relay.published == 5, what="the first events published")
+        assert reader.reads == 2
         first = await reader.start()
         os.kill(first, signal.SIGKILL)
-        app.assign_many(pid, ["rep-after"], meta())
+        app.assign_many(pid, ["rep-after-1", "rep-after-2", "rep-after-3"], meta())  # a backlog again
         relay.wake()
-        await eventually(lambda: relay.published == 6, timeout=30, what="published by a new reader")
+        await eventually(lambda: relay.published == 8, timeout=30, what="published by a new reader")
         assert relay.failure is None  # the dead reader was reported until a batch went through
+        assert reader.reads >= 4  # the one that found it dead, and the new reader's
         second = await reader.start()
         assert second != first and alive(second)
     finally:
         await relay.stop()
         await asyncio.wait_for(task, 20)
-    records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= 5)
-    assert {decode(r.value)[0].aggregate_version for r in records} == {2, 3, 4, 5, 6}
+    records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= 7)
+    assert {decode(r.value)[0].aggregate_version for r in records} == set(range(2, 9))
 
 
 def test_a_reader_reads_the_next_batch_ahead_and_never_trusts_an_empty_one(

@@ -9,6 +9,7 @@ import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -56,8 +57,9 @@ async def test_a_running_service_is_healthy_and_ready_once_store_and_kafka_answe
 async def test_a_service_relays_through_its_reader_process_on_either_store(
     store: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """As a service runs by default: the relay's batches read by a process of its own, made from
-    the service's spec and settings (on PostgreSQL with a connection of its own)."""
+    """As a service runs by default: a backlog read by a process of its own, made from the
+    service's spec and settings (on PostgreSQL with a connection of its own). Batches of one
+    event: every batch is full, so all but the first are read there."""
     extra = {"postgres_dbname": request.getfixturevalue("postgres_dbname")} if store == "postgres" else {}
     settings = service_settings(
         ServiceSettings,
@@ -66,11 +68,20 @@ async def test_a_service_relays_through_its_reader_process_on_either_store(
         data_dir=tmp_path,
         store=store,
         relay_reader="process",
+        relay_batch_size=1,
         **extra,
     )
     async with running_service(probe_spec(), settings) as svc:
         reader = svc.context.relay.reader
         assert reader is not None
+        asked: list[int] = []
+        read = reader.read
+
+        async def counted(after: int) -> Any:
+            asked.append(after)
+            return await read(after)
+
+        reader.read = counted  # type: ignore[method-assign]
         headers = svc.token("ops-1", "ops")
         created = await svc.client.post("/probes", json={"name": "x"}, headers=headers)
         probe_id = created.json()["id"]
@@ -81,7 +92,7 @@ async def test_a_service_relays_through_its_reader_process_on_either_store(
             assert assigned.status_code == 201
         records = await read_topic(kafka_bootstrap, settings.topic("leads"), until=lambda r: len(r) >= 2)
         assert [decode(r.value)[1].rep_id for r in records] == ["rep-1", "rep-2"]  # type: ignore[attr-defined]
-        assert await reader.start() != os.getpid()  # read elsewhere
+        assert asked and await reader.start() != os.getpid()  # read there, in another process
 
 
 async def test_every_call_needs_a_valid_token(service: Service) -> None:
