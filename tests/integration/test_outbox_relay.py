@@ -7,9 +7,12 @@ import os
 import signal
 import sys
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import orjson
 import pytest
@@ -64,24 +67,37 @@ def stored_assignments(app: ProbeApplication, probe_ids: list) -> int:
     return sum(app.repository.get(pid).assignments for pid in probe_ids)
 
 
-async def run_until(relay: OutboxRelay, app: ProbeApplication) -> None:
-    """Run the relay until everything stored is published, then stop it."""
+@asynccontextmanager
+async def running(relay: OutboxRelay) -> AsyncIterator[None]:
+    """The relay's loop running in a task, until the block ends."""
     task = asyncio.create_task(relay.run())
     try:
-        target = app.recorder.max_notification_id() or 0
-        await eventually(lambda: relay.published_position() >= target, what="relay caught up")
+        yield
     finally:
         await relay.stop()
         await asyncio.wait_for(task, 20)
+
+
+async def run_until(relay: OutboxRelay, app: ProbeApplication) -> None:
+    """Run the relay until everything stored is published, then stop it."""
+    async with running(relay):
+        target = app.recorder.max_notification_id() or 0
+        await eventually(lambda: relay.published_position() >= target, what="relay caught up")
+
+
+def three_probes_assigned_five_times(app: ProbeApplication) -> list[UUID]:
+    """18 stored events, 15 of them public (each probe's creation is not)."""
+    probe_ids = [app.create(f"p{i}", meta()) for i in range(3)]
+    for pid in probe_ids:
+        app.assign_many(pid, [f"rep-{n}" for n in range(5)], meta())
+    return probe_ids
 
 
 async def test_stored_events_reach_the_topic_in_order_keyed_by_aggregate(
     kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str]
 ) -> None:
     app = ProbeApplication(store_env)
-    probe_ids = [app.create(f"p{i}", meta()) for i in range(3)]
-    for pid in probe_ids:
-        app.assign_many(pid, [f"rep-{n}" for n in range(5)], meta())
+    probe_ids = three_probes_assigned_five_times(app)
     topic = f"{topic_prefix}.leads"
 
     await run_until(relay_for(app, topic, kafka_bootstrap), app)
@@ -208,9 +224,7 @@ async def test_a_relay_reading_in_a_process_of_its_own_sends_what_a_thread_would
     kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str]
 ) -> None:
     app = ProbeApplication(store_env)
-    probe_ids = [app.create(f"p{i}", meta()) for i in range(3)]
-    for pid in probe_ids:
-        app.assign_many(pid, [f"rep-{n}" for n in range(5)], meta())
+    probe_ids = three_probes_assigned_five_times(app)
     topic = f"{topic_prefix}.leads"
     relay = relay_for(app, topic, kafka_bootstrap, reader=reader_for(store_env))
     assert relay.reader is not None
@@ -252,8 +266,7 @@ async def test_a_backlog_is_read_by_the_reader_process_and_a_trickle_in_a_thread
     app.assign_many(pid, [f"rep-{n}" for n in range(17)], meta())  # 18 events: 7, 7 and 4
     reader = CountingReader(ReaderSpec(ProbeApplication, (store_env,), translate, 7))
     relay = relay_for(app, f"{topic_prefix}.leads", kafka_bootstrap, reader=reader)
-    task = asyncio.create_task(relay.run())
-    try:
+    async with running(relay):
         await eventually(lambda: relay.published == 18, what="the backlog published")
         assert reader.reads == 2  # the first batch (full) in a thread, then the rest
         for n in range(3):  # a request's worth at a time
@@ -261,9 +274,6 @@ async def test_a_backlog_is_read_by_the_reader_process_and_a_trickle_in_a_thread
             relay.wake()
             await eventually(lambda n=n: relay.published == 19 + n, what="the trickle published")
         assert reader.reads == 2
-    finally:
-        await relay.stop()
-        await asyncio.wait_for(task, 20)
 
 
 async def test_a_reader_process_that_dies_is_replaced_and_nothing_is_lost(
@@ -275,8 +285,7 @@ async def test_a_reader_process_that_dies_is_replaced_and_nothing_is_lost(
     topic = f"{topic_prefix}.leads"
     reader = CountingReader(ReaderSpec(ProbeApplication, (store_env,), translate, 2))
     relay = relay_for(app, topic, kafka_bootstrap, batch_size=2, reader=reader)
-    task = asyncio.create_task(relay.run())
-    try:
+    async with running(relay):
         await eventually(lambda: relay.published == 5, what="the first events published")
         assert reader.reads == 2
         first = await reader.start()
@@ -288,9 +297,6 @@ async def test_a_reader_process_that_dies_is_replaced_and_nothing_is_lost(
         assert reader.reads >= 4  # the one that found it dead, and the new reader's
         second = await reader.start()
         assert second != first and alive(second)
-    finally:
-        await relay.stop()
-        await asyncio.wait_for(task, 20)
     records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= 7)
     assert {decode(r.value)[0].aggregate_version for r in records} == set(range(2, 9))
 
