@@ -188,6 +188,8 @@ class ReaderProcess:
 
 
 class OutboxRelay:
+    bulk_seconds = 1.0  # how long after a full batch the reader process keeps reading
+
     def __init__(
         self,
         application: ServiceApplication,
@@ -214,7 +216,7 @@ class OutboxRelay:
         self.record_seconds = record_seconds
         self._clock = clock
         self.reader = reader  # None: batches are read in a worker thread
-        self._backlog = False  # whether the last batch read was full
+        self._bulk_until = -float("inf")  # until when batches go to the reader process
         # Acknowledged by the broker, and recorded in the store (the recorded one may lag).
         self.published = 0
         self._recorded = 0
@@ -242,14 +244,16 @@ class OutboxRelay:
         return read_outgoing(self.application, self.translate, after, self.batch_size)
 
     async def _read(self, after: int) -> tuple[list[Outgoing], int]:
-        """A backlog (the last batch came back full) is read by the reader process, which reads
-        ahead; a trickle (a request's few events) in a thread, where a small read costs less than
-        a round trip to another process."""
-        if self.reader is not None and self._backlog:
+        """In bulk (a batch came back full less than `bulk_seconds` ago) the reader process reads,
+        and reads ahead; a trickle (a request's few events) is read in a thread, where a small
+        read costs less than a round trip to another process. A bulk writer (a daily
+        distribution saving 5,000 events at a time) keeps the relay in bulk between its saves."""
+        if self.reader is not None and self._clock() < self._bulk_until:
             batch = await self.reader.read(after)
         else:
             batch = await asyncio.to_thread(self.read_batch, after)
-        self._backlog = batch[1] - after >= self.batch_size  # ids may have gaps: at least this many
+        if batch[1] - after >= self.batch_size:  # full (ids may have gaps: at least this many)
+            self._bulk_until = self._clock() + self.bulk_seconds
         return batch
 
     def record_position(self, position: int) -> None:

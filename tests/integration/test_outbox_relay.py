@@ -265,15 +265,21 @@ async def test_a_backlog_is_read_by_the_reader_process_and_a_trickle_in_a_thread
     pid = app.create("p", meta())
     app.assign_many(pid, [f"rep-{n}" for n in range(17)], meta())  # 18 events: 7, 7 and 4
     reader = CountingReader(ReaderSpec(ProbeApplication, (store_env,), translate, 7))
-    relay = relay_for(app, f"{topic_prefix}.leads", kafka_bootstrap, reader=reader)
+    now = [1000.0]
+    relay = relay_for(app, f"{topic_prefix}.leads", kafka_bootstrap, reader=reader, clock=lambda: now[0])
     async with running(relay):
         await eventually(lambda: relay.published == 18, what="the backlog published")
-        assert reader.reads == 2  # the first batch (full) in a thread, then the rest
-        for n in range(3):  # a request's worth at a time
+        assert reader.reads == 3  # the first batch (full) in a thread, then 7, 4 and the end
+        app.assign_many(pid, ["rep-soon"], meta())  # within a second of the full batch: still bulk
+        relay.wake()
+        await eventually(lambda: relay.published == 19, what="published in bulk")
+        assert reader.reads == 5
+        now[0] += relay.bulk_seconds
+        for n in range(3):  # a request's worth at a time, from now on
             app.assign_many(pid, [f"rep-late-{n}"], meta())
             relay.wake()
-            await eventually(lambda n=n: relay.published == 19 + n, what="the trickle published")
-        assert reader.reads == 2
+            await eventually(lambda n=n: relay.published == 20 + n, what="the trickle published")
+        assert reader.reads == 5
 
 
 async def test_a_reader_process_that_dies_is_replaced_and_nothing_is_lost(
@@ -284,17 +290,17 @@ async def test_a_reader_process_that_dies_is_replaced_and_nothing_is_lost(
     app.assign_many(pid, [f"rep-{n}" for n in range(4)], meta())  # 5 events: batches of 2, 2, 1
     topic = f"{topic_prefix}.leads"
     reader = CountingReader(ReaderSpec(ProbeApplication, (store_env,), translate, 2))
-    relay = relay_for(app, topic, kafka_bootstrap, batch_size=2, reader=reader)
-    async with running(relay):
+    relay = relay_for(app, topic, kafka_bootstrap, batch_size=2, reader=reader, clock=lambda: 1000.0)
+    async with running(relay):  # time stands still: in bulk from the first full batch on
         await eventually(lambda: relay.published == 5, what="the first events published")
-        assert reader.reads == 2
+        assert reader.reads == 3  # after the thread's first batch: 2→4, 4→5 and the end
         first = await reader.start()
         os.kill(first, signal.SIGKILL)
         app.assign_many(pid, ["rep-after-1", "rep-after-2", "rep-after-3"], meta())  # a backlog again
         relay.wake()
         await eventually(lambda: relay.published == 8, timeout=30, what="published by a new reader")
         assert relay.failure is None  # the dead reader was reported until a batch went through
-        assert reader.reads >= 4  # the one that found it dead, and the new reader's
+        assert reader.reads >= 5  # the one that found it dead, and the new reader's
         second = await reader.start()
         assert second != first and alive(second)
     records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= 7)
