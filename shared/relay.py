@@ -145,9 +145,10 @@ def _read_in_reader(after: int) -> tuple[list[Outgoing], int]:
 
 class ReaderProcess:
     """Reads the relay's batches in a process of its own (started with `spawn`: nothing of this
-    process's threads or connections is inherited), one batch at a time. The store is read there
-    through the service's own application, made by `spec`; what comes back is bytes to send.
-    If the process dies, the read fails and the next one starts another."""
+    process's threads or connections is inherited), one request at a time, reading the next
+    batch ahead. The store is read there through the service's own application, made by `spec`;
+    what comes back is bytes to send. If the process dies, that read fails (the relay reads in a
+    thread for a while) and the next one starts another."""
 
     def __init__(self, spec: ReaderSpec) -> None:
         try:
@@ -189,6 +190,7 @@ class ReaderProcess:
 
 class OutboxRelay:
     bulk_seconds = 1.0  # how long after a full batch the reader process keeps reading
+    reader_retry_seconds = 10.0  # after a reader process was lost, before another is started
 
     def __init__(
         self,
@@ -217,6 +219,7 @@ class OutboxRelay:
         self._clock = clock
         self.reader = reader  # None: batches are read in a worker thread
         self._bulk_until = -float("inf")  # until when batches go to the reader process
+        self._reader_retry_at = -float("inf")
         # Acknowledged by the broker, and recorded in the store (the recorded one may lag).
         self.published = 0
         self._recorded = 0
@@ -248,13 +251,27 @@ class OutboxRelay:
         and reads ahead; a trickle (a request's few events) is read in a thread, where a small
         read costs less than a round trip to another process. A bulk writer (a daily
         distribution saving 5,000 events at a time) keeps the relay in bulk between its saves."""
-        if self.reader is not None and self._clock() < self._bulk_until:
-            batch = await self.reader.read(after)
-        else:
+        batch = None
+        now = self._clock()
+        if self.reader is not None and now < self._bulk_until and now >= self._reader_retry_at:
+            try:
+                batch = await self.reader.read(after)
+            except BrokenProcessPool as error:  # another is started after reader_retry_seconds
+                self._reader_lost(error)
+        if batch is None:
             batch = await asyncio.to_thread(self.read_batch, after)
         if batch[1] - after >= self.batch_size:  # full (ids may have gaps: at least this many)
             self._bulk_until = self._clock() + self.bulk_seconds
         return batch
+
+    def _reader_lost(self, error: BaseException) -> None:
+        log.warning(
+            "relay %s: reader process lost (%s); reading in a thread for %.0fs",
+            self.topic,
+            error,
+            self.reader_retry_seconds,
+        )
+        self._reader_retry_at = self._clock() + self.reader_retry_seconds
 
     def record_position(self, position: int) -> None:
         self.application.process_recorder.insert_tracking(Tracking(self.tracking_name, position))
@@ -344,9 +361,13 @@ class OutboxRelay:
         self._wake.set()
 
     async def start_producer(self) -> None:
-        """Connect to Kafka (and start the reader process, if the relay has one)."""
+        """Connect to Kafka; start the reader process, if the relay has one (without it, the
+        relay reads in a thread)."""
         if self.reader is not None:
-            await self.reader.start()
+            try:
+                await self.reader.start()
+            except BrokenProcessPool as error:
+                self._reader_lost(error)
         producer = make_producer(self.bootstrap_servers, client_id=f"relay-{self.topic}")
         try:
             await ensure_topics(self.bootstrap_servers, [self.topic], self.partitions)

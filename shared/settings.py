@@ -46,8 +46,9 @@ class ServiceSettings(BaseSettings):
     relay_idle_seconds: float = Field(default=0.2, gt=0)
     # While busy, the relay records its position at most this often (0: after every batch).
     relay_record_seconds: float = Field(default=1.0, ge=0)
-    # Where the relay reads and encodes its batches: in a process of its own (the second core;
-    # not for the in-memory store, which no other process can open) or in a worker thread.
+    # Where the relay reads and encodes a backlog: in a process of its own (the second core; not
+    # for the in-memory store, which no other process can open) or in a worker thread, as it
+    # always reads a trickle.
     relay_reader: Literal["process", "thread"] = "process"
     consumer_batch_size: int = Field(default=500, ge=1)
 

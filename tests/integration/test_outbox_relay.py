@@ -290,21 +290,45 @@ async def test_a_reader_process_that_dies_is_replaced_and_nothing_is_lost(
     app.assign_many(pid, [f"rep-{n}" for n in range(4)], meta())  # 5 events: batches of 2, 2, 1
     topic = f"{topic_prefix}.leads"
     reader = CountingReader(ReaderSpec(ProbeApplication, (store_env,), translate, 2))
-    relay = relay_for(app, topic, kafka_bootstrap, batch_size=2, reader=reader, clock=lambda: 1000.0)
-    async with running(relay):  # time stands still: in bulk from the first full batch on
+    now = [1000.0]  # time stands still unless the test moves it
+    relay = relay_for(app, topic, kafka_bootstrap, batch_size=2, reader=reader, clock=lambda: now[0])
+
+    def backlog(count: int) -> None:
+        app.assign_many(pid, [f"rep-{relay.published}-{n}" for n in range(count)], meta())
+        relay.wake()
+
+    async with running(relay):
         await eventually(lambda: relay.published == 5, what="the first events published")
-        assert reader.reads == 3  # after the thread's first batch: 2→4, 4→5 and the end
+        assert reader.reads == 3  # after the thread's first (full) batch: 2→4, 4→5 and the end
         first = await reader.start()
         os.kill(first, signal.SIGKILL)
-        app.assign_many(pid, ["rep-after-1", "rep-after-2", "rep-after-3"], meta())  # a backlog again
-        relay.wake()
-        await eventually(lambda: relay.published == 8, timeout=30, what="published by a new reader")
-        assert relay.failure is None  # the dead reader was reported until a batch went through
-        assert reader.reads >= 5  # the one that found it dead, and the new reader's
+        backlog(3)
+        await eventually(lambda: relay.published == 8, what="published, read in a thread")
+        assert reader.reads == 4 and relay.failure is None  # the read that found it dead
+        now[0] += relay.reader_retry_seconds
+        backlog(3)
+        await eventually(lambda: relay.published == 11, timeout=30, what="published by a new reader")
+        assert reader.reads > 4
         second = await reader.start()
         assert second != first and alive(second)
-    records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= 7)
-    assert {decode(r.value)[0].aggregate_version for r in records} == set(range(2, 9))
+    records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= 10)
+    assert {decode(r.value)[0].aggregate_version for r in records} == set(range(2, 12))
+
+
+async def test_a_reader_process_that_cannot_start_leaves_the_relay_reading_in_a_thread(
+    kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str]
+) -> None:
+    app = ProbeApplication(store_env)
+    pid = app.create("p", meta())
+    app.assign_many(pid, [f"rep-{n}" for n in range(9)], meta())  # 10 events, batches of 2
+    broken = {**store_env, "PERSISTENCE_MODULE": "no.such.module"}  # the reader's store: none
+    reader = CountingReader(ReaderSpec(ProbeApplication, (broken,), translate, 2))
+    relay = relay_for(
+        app, f"{topic_prefix}.leads", kafka_bootstrap, batch_size=2, reader=reader, clock=lambda: 1000.0
+    )
+    async with running(relay):
+        await eventually(lambda: relay.published == 10, what="published all the same")
+        assert relay.failure is None and reader.reads == 0  # not tried again within 10 s
 
 
 def test_a_reader_reads_the_next_batch_ahead_and_never_trusts_an_empty_one(
