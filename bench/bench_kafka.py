@@ -1,4 +1,5 @@
-"""Outbox relay vs a raw aiokafka producer sending the same payloads; consumer rebuild (decode,
+"""Outbox relay (its backlog read by a reader process, as a service runs it; and reading in a
+thread, beside it) vs a raw aiokafka producer sending the same payloads; consumer rebuild (decode,
 apply, track) vs a raw aiokafka consumer decoding the same messages. Needs the local broker."""
 
 from __future__ import annotations
