@@ -106,7 +106,6 @@ class ChainedEventStore(EventStore[UUID]):
     """Appends each event's link; remembers the head of recently read or written streams."""
 
     heads_max = 200_000
-    lookup_chunk = 500  # streams whose heads are read in one query
 
     def __init__(self, mapper: Mapper[UUID], recorder: AggregateRecorder) -> None:
         super().__init__(mapper, recorder)
@@ -169,13 +168,10 @@ class ChainedEventStore(EventStore[UUID]):
             by_version.setdefault(version, []).append(key)
         found: dict[UUID | str, tuple[int, str]] = {}
         for version, keys in by_version.items():
-            for first in range(0, len(keys), self.lookup_chunk):
-                for key, state in select_states_at(
-                    self.recorder, version, keys[first : first + self.lookup_chunk]
-                ):
-                    chain = split(state)[1]
-                    if chain is not None:
-                        found[key] = (version, chain)
+            for key, state in select_states_at(self.recorder, version, keys):
+                chain = split(state)[1]
+                if chain is not None:
+                    found[key] = (version, chain)
         return found
 
     def put(self, domain_events: Sequence[Any], **kwargs: Any) -> list[Recording[UUID]]:

@@ -87,25 +87,24 @@ def select_states_at(
     recorder: AggregateRecorder, version: int, ids: Sequence[UUID | str]
 ) -> list[tuple[UUID | str, bytes]]:
     """(originator id, state) of the event at `version` of each of these streams that has one, in
-    one query; [] from a store this does not know (the caller then reads stream by stream)."""
-    if isinstance(recorder, SQLiteAggregateRecorder):
-        by_key = {_id_text(i): i for i in ids}
-        statement = (
-            f"SELECT originator_id, state FROM {recorder.events_table_name} "
-            f"WHERE originator_version = ? AND originator_id IN ({','.join('?' * len(by_key))})"
+    a query per 500; [] from a store this does not know (the caller then reads stream by stream)."""
+
+    def sqlite(table: str, chunk: Sequence[UUID | str]) -> tuple[str, list[Any]]:
+        return (
+            f"SELECT originator_id, originator_version, topic, state FROM {table} "
+            f"WHERE originator_version = ? AND originator_id IN ({','.join('?' * len(chunk))})",
+            [version, *(_id_text(i) for i in chunk)],
         )
-        with recorder.datastore.transaction(commit=False) as c:
-            c.execute(statement, [version, *by_key])
-            return [(by_key[row["originator_id"]], row["state"]) for row in c.fetchall()]
-    if isinstance(recorder, PostgresAggregateRecorder):
+
+    def postgres(table: Composed, chunk: Sequence[UUID | str]) -> tuple[Composed, tuple[Any, ...]]:
         query = SQL(
-            "SELECT originator_id, state FROM {schema}.{table} "
+            "SELECT originator_id, originator_version, topic, state FROM {table} "
             "WHERE originator_version = %s AND originator_id = ANY(%s)"
-        ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name))
-        with recorder.datastore.transaction(commit=False) as curs:
-            curs.execute(query, (version, list(ids)))
-            return [(row["originator_id"], bytes(row["state"])) for row in curs.fetchall()]
-    return []
+        )
+        return query.format(table=table), (version, list(chunk))
+
+    found = _select_in_chunks(recorder, ids, 500, lambda i: i, sqlite, postgres)
+    return [(stored.originator_id, stored.state) for stored in found or ()]
 
 
 def select_latest(recorder: AggregateRecorder, ids: Sequence[UUID | str]) -> list[StoredEvent] | None:
