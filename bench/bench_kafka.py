@@ -31,6 +31,7 @@ PER_AGGREGATE = 20
 
 
 def store_env(path: Path) -> dict[str, str]:
+    """A probe's (or a tally's) SQLite store in a file."""
     return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
 
 
@@ -90,13 +91,7 @@ async def raw_producer_rate(payloads: list[tuple[bytes, bytes]]) -> float:
 
 
 def tally_app(path: Path) -> TallyApplication:
-    return TallyApplication(
-        {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(path),
-            **cache_env(AGGREGATE_CACHE_SIZE),  # as a service runs
-        }
-    )
+    return TallyApplication({**store_env(path), **cache_env(AGGREGATE_CACHE_SIZE)})  # as a service runs
 
 
 async def applied_rate(tally: TallyApplication, topic: str, expected: int) -> float:
@@ -131,9 +126,7 @@ async def rebuild_rate(topic: str, tmp: Path, run: int) -> float:
 async def catch_up_rate(tmp: Path, run: int) -> float:
     """A consumer started again after half of every probe's assignments: the other half go to
     tallies and inbox cursors that its store holds and that it has not cached."""
-    app = ProbeApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / f"c{run}.db")}
-    )
+    app = ProbeApplication(store_env(tmp / f"c{run}.db"))
     meta = Meta("bench", "system", datetime.now(UTC))
     probes = [app.create("p", meta) for _ in range(N_EVENTS // PER_AGGREGATE)]
     half = PER_AGGREGATE // 2
