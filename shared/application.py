@@ -343,7 +343,9 @@ class ServiceApplication(Application[UUID]):
         self._notify(recordings)
         return recordings
 
-    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+    def _record(
+        self, processing_event: ProcessingEvent[UUID], *, adopt: bool = False
+    ) -> list[Recording[UUID]]:
         """Record the events, and bring the cache's copy of each aggregate saved up to date (the
         caller still holds the aggregate itself); when the store refuses them, forget those.
 
@@ -354,7 +356,12 @@ class ServiceApplication(Application[UUID]):
         write too, the first conflict on a stale aggregate evicts it and the retry reads the
         store: the unique (aggregate, version) keeps the events right either way. (So does a read
         that missed the cache and loaded an aggregate while a command here saved a newer version
-        of it: what it cached is stale until the next write to it conflicts once.)"""
+        of it: what it cached is stale until the next write to it conflicts once.)
+
+        `adopt`: the saved aggregates themselves go into the cache, as they are. For a consumed
+        batch, whose aggregates nobody holds once it is saved (they are read from the cache or
+        preloaded, changed and saved there): the next batch, usually about the same aggregates,
+        then reads none of them from the store again."""
         try:
             recordings = self.events.put(
                 processing_event.events, tracking=processing_event.tracking, **processing_event.saved_kwargs
@@ -366,7 +373,9 @@ class ServiceApplication(Application[UUID]):
         cache = repository.cache
         if cache is not None and not repository.fastforward:
             for aggregate_id, aggregate in processing_event.aggregates.items():
-                if aggregate_id in cache.cache:
+                if adopt:
+                    cache.put(aggregate_id, aggregate)
+                elif aggregate_id in cache.cache:
                     cache.put(aggregate_id, copy_aggregate(aggregate))
         return recordings
 
@@ -545,7 +554,7 @@ class ServiceApplication(Application[UUID]):
             processing: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
             collect(processing, batch.pending.values())
             try:
-                recordings = self._record(processing)
+                recordings = self._record(processing, adopt=True)
             except IntegrityError:
                 if self._already_tracked(tracking):
                     return None

@@ -1,6 +1,7 @@
-"""The aggregate cache as the services run it: filled by reads, kept up to date by this process's
-saves, read without asking the store, never changed by what a caller does to an aggregate after
-saving it, and read again from the store once a conflict shows that another process wrote it."""
+"""The aggregate cache as the services run it: filled by reads and by what consumed batches save,
+kept up to date by this process's saves, read without asking the store, never changed by what a
+caller does to an aggregate after saving it, and read again from the store once a conflict shows
+that another process wrote it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,16 @@ import pytest
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Tracking
 
-from shared.application import ConcurrentChange, Delivery, InboxCursor, ServiceApplication, copy_aggregate
+import shared.application as application_module
+from shared.application import (
+    ConcurrentChange,
+    Delivery,
+    InboxCursor,
+    ServiceApplication,
+    StepFailed,
+    copy_aggregate,
+)
+from shared.domain import RuleViolated
 from shared.settings import cache_env
 from tests.support.probe import Tally, TallyApplication
 from tests.unit.platform.test_snapshots import Counter, Counting
@@ -144,46 +154,78 @@ def test_a_consumed_batch_on_an_aggregate_another_process_changed_is_retried_fro
     assert there.repository.get(counter.id, version=3).seen == [1, 2]
 
 
+def tallying(path: Path) -> TallyApplication:
+    return TallyApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), **cache_env(10)}
+    )
+
+
+def apply_tallies(
+    app: TallyApplication, offset: int, deliveries: list[tuple[str, int]], *, refuse: str | None = None
+) -> list[bool] | None:
+    """A consumed batch: each (source, version) counted on the source's tally (`refuse`: that
+    source's handler changes its tally, then the domain refuses the event)."""
+
+    def step(delivery: Delivery) -> Callable[[], bool]:
+        def handle() -> list[Tally]:
+            tally_id = Tally.create_id(delivery.source_aggregate_id)
+            known = tally_id in app.repository
+            tally = app.repository.get(tally_id) if known else Tally(delivery.source_aggregate_id)
+            tally.count_one("rep-1")
+            if delivery.source_aggregate_id == refuse:
+                raise RuleViolated("refused", field="rep_id")
+            return [tally]
+
+        return lambda: app.process_delivery(delivery, handle)
+
+    steps = [step(Delivery("g", "t", 0, offset, source, version)) for source, version in deliveries]
+    touched = [InboxCursor.create_id("g", s) for s, _ in deliveries]
+    touched += [Tally.create_id(s) for s, _ in deliveries]  # what the handler reads, named
+    return app.apply_in_one_transaction(Tracking("g:t:0", offset), steps, touched=touched)
+
+
 def test_a_batch_reads_the_aggregates_it_names_together_and_those_not_stored_not_at_all(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def tallying() -> TallyApplication:
-        return TallyApplication(
-            {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "SQLITE_DBNAME": str(tmp_path / "t.db"),
-                **cache_env(10),
-            }
-        )
-
-    def apply(app: TallyApplication, offset: int, deliveries: list[tuple[str, int]]) -> list[bool] | None:
-        def step(delivery: Delivery) -> Callable[[], bool]:
-            def handle() -> list[Tally]:
-                tally_id = Tally.create_id(delivery.source_aggregate_id)
-                known = tally_id in app.repository
-                tally = app.repository.get(tally_id) if known else Tally(delivery.source_aggregate_id)
-                tally.count_one("rep-1")
-                return [tally]
-
-            return lambda: app.process_delivery(delivery, handle)
-
-        steps = [step(Delivery("g", "t", 0, offset, source, version)) for source, version in deliveries]
-        touched = [InboxCursor.create_id("g", s) for s, _ in deliveries]
-        touched += [Tally.create_id(s) for s, _ in deliveries]  # what the handler reads, named
-        return app.apply_in_one_transaction(Tracking("g:t:0", offset), steps, touched=touched)
-
-    first = tallying()
+    first = tallying(tmp_path / "t.db")
     reads = count_reads(first, monkeypatch)
-    assert apply(first, 0, [("s1", 1), ("s2", 1), ("s1", 2)]) == [True, True, True]
+    assert apply_tallies(first, 0, [("s1", 1), ("s2", 1), ("s1", 2)]) == [True, True, True]
     assert reads == []  # cursors and tallies new: found with two queries, no stream read
     assert (first.count("s1"), first.count("s2")) == (2, 1)
 
-    restarted = tallying()  # nothing cached
+    restarted = tallying(tmp_path / "t.db")  # nothing cached
     reads = count_reads(restarted, monkeypatch)
     # s1's second event again (re-published under a new offset), its third, and a new source.
-    assert apply(restarted, 1, [("s1", 2), ("s1", 3), ("s3", 1)]) == [False, True, True]
+    assert apply_tallies(restarted, 1, [("s1", 2), ("s1", 3), ("s3", 1)]) == [False, True, True]
     assert reads == []  # s1's cursor and tally, read with the batch's others, not one by one
     assert (restarted.count("s1"), restarted.count("s3")) == (3, 1)
+
+
+def test_what_a_consumed_batch_saved_is_cached_and_the_next_batch_reads_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply_tallies(tallying(tmp_path / "t.db"), 0, [("s1", 1), ("s2", 1)])
+    app = tallying(tmp_path / "t.db")  # restarted: nothing cached
+    assert apply_tallies(app, 1, [("s1", 2), ("s2", 2), ("s3", 1)]) == [True, True, True]  # read, made
+
+    reads = count_reads(app, monkeypatch)
+    preloads: list[Any] = []
+    select_after = application_module.select_after
+    monkeypatch.setattr(application_module, "select_after", lambda *a: preloads.append(a) or select_after(*a))
+    assert apply_tallies(app, 2, [("s1", 3), ("s2", 3), ("s3", 2)]) == [True, True, True]
+    assert reads == [] and preloads == []  # tallies and cursors, read and made alike: all cached
+    assert [app.count(s) for s in ("s1", "s2", "s3")] == [3, 3, 2]
+    assert [tallying(tmp_path / "t.db").count(s) for s in ("s1", "s2", "s3")] == [3, 3, 2]  # stored
+
+
+def test_a_refused_batch_leaves_the_cache_as_the_last_batch_saved_it(tmp_path: Path) -> None:
+    app = tallying(tmp_path / "t.db")
+    apply_tallies(app, 0, [("s1", 1), ("s2", 1)])
+    with pytest.raises(StepFailed):  # s1 counted, then s2 counted and refused: nothing saved
+        apply_tallies(app, 1, [("s1", 2), ("s2", 2)], refuse="s2")
+    assert (app.count("s1"), app.count("s2")) == (1, 1)
+    assert apply_tallies(app, 1, [("s1", 2), ("s2", 2)]) == [True, True]  # the same, accepted
+    assert (app.count("s1"), app.count("s2")) == (2, 2)
 
 
 def test_aggregates_read_together_are_the_aggregates_read_one_by_one(tmp_path: Path) -> None:
