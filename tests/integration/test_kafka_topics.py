@@ -37,7 +37,7 @@ async def test_a_topic_the_broker_will_not_make_is_an_error_naming_it(
 ) -> None:
     with pytest.raises(InvalidPartitionsError, match=f"cannot create topic {topic_prefix}.bad"):
         await ensure_topics(kafka_bootstrap, [f"{topic_prefix}.bad"], 0)
-    # A topic that exists is not asked about its partitions again.
+    # A topic that exists is left as it is, whatever is asked of it.
     await ensure_topics(kafka_bootstrap, [f"{topic_prefix}.good"], 1)
     await ensure_topics(kafka_bootstrap, [f"{topic_prefix}.good"], 0)
 
