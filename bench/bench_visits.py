@@ -1,8 +1,11 @@
 """Visits: how many visits/s the service ingests over HTTP (POST /visits through the real app,
 judged by every rule, stored, relayed) against a bare FastAPI endpoint doing one raw SQLite insert
-of the same body; the visit→flag latency (POST until VisitFlagged is read off the topic) at a
-steady rate, against one message's broker round trip at the same rate; and what logging a visit
-costs a rep with a long history, against a rep's first visits. Needs the local broker.
+of the same body, for reps logging their visits as they make them (one in ten without check-in
+evidence, so flagged) and, for reference, for reps sending one visit again and again (each a
+duplicate of all before it, flagged); the visit→flag latency (POST until VisitFlagged is read off
+the topic) at a steady rate, against one message's broker round trip at the same rate; and what
+logging a visit costs a rep with a long history, against a rep's first visits. Needs the local
+broker.
 
     .venv/bin/python -m bench.bench_visits      (BENCH_VISITS, BENCH_LATENCY_VISITS, BENCH_RATE,
                                                  BENCH_HISTORY)
@@ -21,7 +24,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +58,15 @@ RATE = float(os.environ.get("BENCH_RATE", "20"))  # visits (or messages) per sec
 HISTORY = int(os.environ.get("BENCH_HISTORY", "3000"))  # visits a long-serving rep has logged
 SAMPLE = 200  # visits timed at each point
 REPS = 40
+LEADS_PER_REP = 5
+VISIT_EVERY = timedelta(minutes=6)  # across the reps: each rep visits every four hours
 CONCURRENCY = 8
 HERE = (30.2741, 120.1551)
 HANGZHOU_POINT = GeoPoint(*HERE, 10.0)
 
 
-def body(lead: str, n: int, *, evidence: bool = True) -> dict[str, Any]:
-    visited = SIMULATION_START - timedelta(minutes=30)
+def body(lead: str, n: int, *, evidence: bool = True, visited: datetime | None = None) -> dict[str, Any]:
+    visited = visited or SIMULATION_START - timedelta(minutes=30)
     checkin = {
         "position": {"lat": HERE[0], "lon": HERE[1], "accuracy_m": 10},
         "photo_hash": f"{PHOTO[:-8]}{n:08d}",
@@ -106,29 +111,47 @@ async def post_all(
 
 
 async def with_visits(tmp: Path, run: Callable[[RunningService, list[str], str], Awaitable[Any]]) -> Any:
+    """The visits service, told by the leads topic of LEADS_PER_REP leads for each rep: lead m is
+    rep m % REPS's (so visit n, to lead n % len(leads), is rep n % REPS's)."""
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     settings = visits_settings(KAFKA, prefix, tmp / prefix, relay_reader="process")  # the default
     async with running_visits(settings, MovableClock(SIMULATION_START)) as svc:
         leads: list[str] = []
         async with LeadsTopicWriter(KAFKA, prefix) as writer:
-            for r in range(REPS):
+            registered, assigned = SIMULATION_START - timedelta(days=2), SIMULATION_START - timedelta(days=1)
+            for m in range(REPS * LEADS_PER_REP):
                 lead = str(uuid.uuid4())
-                await writer.registered(lead, "hangzhou", HERE, SIMULATION_START - timedelta(days=2))
-                await writer.assigned(lead, f"rep-{r}", "hangzhou", SIMULATION_START - timedelta(days=1))
+                await writer.registered(lead, "hangzhou", HERE, registered)
+                await writer.assigned(lead, f"rep-{m % REPS}", "hangzhou", assigned)
                 leads.append(lead)
             await consumed(svc.application, f"{prefix}.visits", writer)
         return await run(svc, leads, prefix)
 
 
-async def visits_rate(tmp: Path) -> Posted:
+def nth_visit(clock: MovableClock, leads: list[str], n: int, *, evidence: bool = True) -> dict[str, Any]:
+    """Visit n as a rep at work logs it: the rep's leads in turn, a visit every four hours each
+    (VISIT_EVERY apart across the REPS reps), logged half an hour after it began."""
+    clock.advance(VISIT_EVERY)
+    return body(leads[n % len(leads)], n, evidence=evidence, visited=clock.now() - timedelta(minutes=30))
+
+
+async def visits_rate(tmp: Path, *, repeated: bool = False) -> Posted:
+    """Reps logging their visits as they make them, one in ten without check-in evidence (flagged).
+    `repeated`: every visit of a rep is to its first lead at one claimed time instead, so each is
+    a duplicate of all the rep's visits before it (flagged, with each of them as evidence)."""
+
     async def run(svc: RunningService, leads: list[str], _: str) -> Posted:
         tokens = [svc.token(f"rep-{r}", "rep") for r in range(REPS)]
         clock = svc.context.clock
         assert isinstance(clock, MovableClock)
 
         async def post(n: int) -> httpx.Response:
-            clock.advance(timedelta(seconds=1))  # visits arrive through the day, not all at once
-            return await svc.client.post("/visits", json=body(leads[n % REPS], n), headers=tokens[n % REPS])
+            if repeated:
+                clock.advance(timedelta(seconds=1))
+                visit = body(leads[n % REPS], n)
+            else:
+                visit = nth_visit(clock, leads, n, evidence=n % 10 != 0)
+            return await svc.client.post("/visits", json=visit, headers=tokens[n % REPS])
 
         return await post_all(post, N_VISITS)
 
@@ -217,6 +240,8 @@ def p(values: list[float], q: float) -> float:
 async def visit_to_flag(tmp: Path) -> list[float]:
     async def run(svc: RunningService, leads: list[str], prefix: str) -> list[float]:
         tokens = [svc.token(f"rep-{r}", "rep") for r in range(REPS)]
+        clock = svc.context.clock
+        assert isinstance(clock, MovableClock)
         seen: dict[str, float] = {}
         ready = asyncio.Event()
         watcher = asyncio.create_task(arrivals(f"{prefix}.visits", "VisitFlagged", seen, ready))
@@ -224,9 +249,8 @@ async def visit_to_flag(tmp: Path) -> list[float]:
 
         async def send(n: int) -> str:
             # No check-in evidence: flagged at once (missing_checkin_evidence).
-            response = await svc.client.post(
-                "/visits", json=body(leads[n % REPS], n, evidence=False), headers=tokens[n % REPS]
-            )
+            visit = nth_visit(clock, leads, n, evidence=False)
+            response = await svc.client.post("/visits", json=visit, headers=tokens[n % REPS])
             assert response.status_code == 201, response.text
             return str(response.json()["id"])
 
@@ -307,6 +331,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         ours = [await visits_rate(tmp) for _ in range(REPEATS)]
+        repeated = [await visits_rate(tmp, repeated=True) for _ in range(REPEATS)]
         bare = [await bare_rate(tmp) for _ in range(REPEATS)]
         print(
             Result(
@@ -328,6 +353,15 @@ async def main() -> None:
                     "bare FastAPI + raw insert",
                 ).line()
             )
+        print(
+            Result(
+                "  the same, each a duplicate of the rep's before",
+                "visits/s",
+                statistics.median(r.rate for r in repeated),
+                statistics.median(r.rate for r in bare),
+                "bare FastAPI + raw insert",
+            ).line()
+        )
         flag = await visit_to_flag(tmp)
         rtt = await broker_round_trip()
         for q, name in ((0.5, "p50"), (0.99, "p99")):
