@@ -321,18 +321,24 @@ class OutboxRelay:
     async def pump(self, position: int) -> int:
         """Publish batch after batch until caught up; returns the last position published.
 
-        Three things overlap: the next batch is read from the store while the broker acknowledges
-        the current one, and a position is recorded (a commit; at most every `record_seconds`)
-        while the next batch is sent. Positions are recorded in order, each only once its batch
-        is acknowledged; `flush` records the last one."""
-        reading = asyncio.create_task(self._read(position))
+        Caught up: a read found nothing new, or found less than a batch and no save has woken the
+        relay since (the wake is cleared before each read; see `_run_loop`). So a trickle of a few
+        events a request costs one read, not a second one to find nothing.
+
+        In a backlog three things overlap: the next batch is read from the store while the broker
+        acknowledges the current one, and a position is recorded (a commit; at most every
+        `record_seconds`) while the next batch is sent. Positions are recorded in order, each only
+        once its batch is acknowledged; `flush` records the last one."""
+        reading: asyncio.Task[tuple[list[Outgoing], int]] | None = asyncio.create_task(self._read(position))
         recording: asyncio.Task[None] | None = None
         try:
-            while True:
+            while reading is not None:
                 outgoing, last = await reading
                 if last == position:
                     return position
-                reading = asyncio.create_task(self._read(last))
+                # Full (ids may have gaps: at least this many): more may be waiting, read ahead.
+                full = last - position >= self.batch_size
+                reading = asyncio.create_task(self._read(last)) if full else None
                 await self.publish(outgoing)
                 self.metrics.relay_published.labels(self.topic).inc(len(outgoing))
                 position = self.published = last
@@ -340,8 +346,13 @@ class OutboxRelay:
                     if recording is not None:
                         await recording
                     recording = asyncio.create_task(self._record(last))
+                if reading is None and self._wake.is_set():  # saved while this batch was sent
+                    self._wake.clear()
+                    reading = asyncio.create_task(self._read(position))
+            return position
         finally:
-            reading.cancel()  # a read-ahead nobody will use (its thread or process just finishes)
+            if reading is not None:
+                reading.cancel()  # a read-ahead nobody will use (its thread or process just finishes)
             if recording is not None:
                 await recording
 
@@ -401,6 +412,9 @@ class OutboxRelay:
                 if position is None:
                     position = await asyncio.to_thread(self.published_position)
                     self.published = self._recorded = position
+                # Cleared before the round reads: a save from here on, even one the round's last
+                # read just missed, wakes the next round instead of waiting `idle_seconds`.
+                self._wake.clear()
                 position = await self.pump(position)
                 self.failure = None
                 backoff = 0.5
@@ -428,8 +442,8 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 30.0)
 
     async def _idle(self) -> None:
-        """Wait to be woken; falling idle is when what was published is recorded."""
-        self._wake.clear()
+        """Wait to be woken (at once, if a save came since the round began); falling idle is when
+        what was published is recorded."""
         if not await wait_until(self._wake, self.idle_seconds):
             await self.flush()
 
