@@ -326,6 +326,18 @@ def history_cost(tmp: Path) -> tuple[float, float]:
     return early, timed(HISTORY)
 
 
+def against_bare(measure: str, ours: list[Posted], bare: list[Posted], target: float | None = None) -> str:
+    """The median visits/s of our runs against the bare endpoint's."""
+    return Result(
+        measure,
+        "visits/s",
+        statistics.median(r.rate for r in ours),
+        statistics.median(r.rate for r in bare),
+        "bare FastAPI + raw insert",
+        target,
+    ).line()
+
+
 async def main() -> None:
     header(f"Visits: {N_VISITS} over HTTP from {REPS} reps, {CONCURRENCY} at a time; latency at {RATE:.0f}/s")
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -333,16 +345,7 @@ async def main() -> None:
         ours = [await visits_rate(tmp) for _ in range(REPEATS)]
         repeated = [await visits_rate(tmp, repeated=True) for _ in range(REPEATS)]
         bare = [await bare_rate(tmp) for _ in range(REPEATS)]
-        print(
-            Result(
-                "POST /visits ingested (judged, stored)",
-                "visits/s",
-                statistics.median(r.rate for r in ours),
-                statistics.median(r.rate for r in bare),
-                "bare FastAPI + raw insert",
-                0.6,
-            ).line()
-        )
+        print(against_bare("POST /visits ingested (judged, stored)", ours, bare, 0.6))
         for q, name in ((0.5, "p50"), (0.99, "p99")):
             print(
                 Result(
@@ -353,15 +356,7 @@ async def main() -> None:
                     "bare FastAPI + raw insert",
                 ).line()
             )
-        print(
-            Result(
-                "  the same, each a duplicate of the rep's before",
-                "visits/s",
-                statistics.median(r.rate for r in repeated),
-                statistics.median(r.rate for r in bare),
-                "bare FastAPI + raw insert",
-            ).line()
-        )
+        print(against_bare("  the same, each a duplicate of the rep's before", repeated, bare))
         flag = await visit_to_flag(tmp)
         rtt = await broker_round_trip()
         for q, name in ((0.5, "p50"), (0.99, "p99")):
