@@ -260,9 +260,14 @@ class OutboxRelay:
                 self._reader_lost(error)
         if batch is None:
             batch = await asyncio.to_thread(self.read_batch, after)
-        if batch[1] - after >= self.batch_size:  # full (ids may have gaps: at least this many)
+        if self._full(after, batch[1]):
             self._bulk_until = self._clock() + self.bulk_seconds
         return batch
+
+    def _full(self, after: int, last: int) -> bool:
+        """A batch read after `after` up to `last` was full: more may be waiting. (Ids may have
+        gaps: a full batch spans at least `batch_size` of them, a short one may too.)"""
+        return last - after >= self.batch_size
 
     def _reader_lost(self, error: BaseException) -> None:
         log.warning(
@@ -336,9 +341,7 @@ class OutboxRelay:
                 outgoing, last = await reading
                 if last == position:
                     return position
-                # Full (ids may have gaps: at least this many): more may be waiting, read ahead.
-                full = last - position >= self.batch_size
-                reading = asyncio.create_task(self._read(last)) if full else None
+                reading = asyncio.create_task(self._read(last)) if self._full(position, last) else None
                 await self.publish(outgoing)
                 self.metrics.relay_published.labels(self.topic).inc(len(outgoing))
                 position = self.published = last
