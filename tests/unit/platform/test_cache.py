@@ -29,10 +29,13 @@ from tests.support.probe import Tally, TallyApplication
 from tests.unit.platform.test_snapshots import Counter, Counting
 
 
+def cached_store(path: Path) -> dict[str, str]:
+    """A SQLite store in a file, read through a cache of 10 aggregates."""
+    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), **cache_env(10)}
+
+
 def counting(path: Path) -> Counting:
-    return Counting(
-        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), **cache_env(10)}
-    )
+    return Counting(env=cached_store(path))
 
 
 def count_reads(app: ServiceApplication, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
@@ -155,9 +158,7 @@ def test_a_consumed_batch_on_an_aggregate_another_process_changed_is_retried_fro
 
 
 def tallying(path: Path) -> TallyApplication:
-    return TallyApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), **cache_env(10)}
-    )
+    return TallyApplication(cached_store(path))
 
 
 def apply_tallies(
