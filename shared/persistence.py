@@ -1,15 +1,20 @@
 """What the event store needs of the library's recorders beyond their interface: a SQLite process
 recorder inserting a save's events in one executemany (the library inserts row by row only to
-learn each row's notification id), and queries that read many streams at once: their events at
-one version, their last events (or latest snapshots), their events after given versions."""
+learn each row's notification id) and committing the saves of concurrent threads together, and
+queries that read many streams at once: their events at one version, their last events (or latest
+snapshots), their events after given versions."""
 
 from __future__ import annotations
 
+import copy
+import sqlite3
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from uuid import UUID, SafeUUID
 
-from eventsourcing.persistence import AggregateRecorder, StoredEvent, Tracking
+import eventsourcing.persistence
+from eventsourcing.persistence import AggregateRecorder, PersistenceError, StoredEvent, Tracking
 from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteCursor, SQLiteProcessRecorder
 from psycopg.sql import SQL, Composed, Identifier
@@ -38,11 +43,119 @@ def uuid_from_hex(text: str) -> UUID:
     return uuid
 
 
+class _Save:
+    """One thread's save, waiting to be written with the others that came while a write was on."""
+
+    def __init__(self, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]) -> None:
+        self.stored_events = stored_events
+        self.kwargs = kwargs
+        self.ids: Sequence[int] | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+    def result(self) -> Sequence[int] | None:
+        if self.error is not None:
+            raise self.error
+        return self.ids
+
+
+def _persistence_error(error: Exception) -> Exception:
+    """A driver's error as the library's error of the same name (as its transactions raise it)."""
+    if isinstance(error, sqlite3.Error):
+        library_class = getattr(eventsourcing.persistence, type(error).__name__, PersistenceError)
+        converted: Exception = library_class(error)
+        converted.__cause__ = error
+        return converted
+    return error
+
+
 class BatchedSQLiteProcessRecorder(SQLiteProcessRecorder):
     """Notification ids are rowids. Inside the write transaction (SQLite has one writer at a
     time) a multi-row insert takes consecutive rowids after the largest, so the ids are the
     range ending at last_insert_rowid(); the first row is looked up to make sure. The ids it
-    reads become UUIDs by `uuid_from_hex`."""
+    reads become UUIDs by `uuid_from_hex`.
+
+    Group commit: SQLite writes one transaction at a time, and each commit is an fsync. Saves
+    that come from other threads while a transaction is being written wait for it, and are then
+    written together, in one transaction with one commit, by the first of them to go on: eight
+    requests logging visits at once cost two commits instead of eight. Each save stays all or
+    nothing on its own: when one is refused (a conflict, a position already recorded), the group
+    is written again save by save, each in a savepoint, and only that one fails."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._saves = threading.Condition()  # guards the two below
+        self._waiting: list[_Save] = []
+        self._writing = False
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        save = _Save(stored_events, kwargs)
+        with self._saves:
+            self._waiting.append(save)
+            while self._writing and not save.done:
+                self._saves.wait()
+            if save.done:  # written in another thread's group
+                return save.result()
+            self._writing = True
+            group, self._waiting = self._waiting, []
+        try:
+            self._write(group)
+        finally:
+            with self._saves:
+                self._writing = False
+                self._saves.notify_all()
+        return save.result()
+
+    def _write(self, group: list[_Save]) -> None:
+        """Write the group in one transaction; a failure of the transaction fails every save in it
+        that has no error of its own (none of them is written)."""
+        try:
+            with self.datastore.transaction(commit=True) as c:
+                if len(group) == 1:
+                    group[0].ids = self._insert_events(c, group[0].stored_events, **group[0].kwargs)
+                else:
+                    self._insert_together(c, group)
+        except BaseException as error:
+            for save in group:
+                save.ids = None
+                if save.error is None:  # each thread raises an error object of its own
+                    save.error = copy.copy(error)
+                    save.error.__cause__ = error
+            raise
+        finally:
+            for save in group:
+                save.done = True
+
+    def _insert_together(self, c: SQLiteCursor, group: list[_Save]) -> None:
+        """The group's rows in one insert; when any of it is refused, save by save instead."""
+        c.execute("SAVEPOINT together")
+        try:
+            ids = self._insert_rows(c, [stored for save in group for stored in save.stored_events])
+            for save in group:
+                tracking: Tracking | None = save.kwargs.get("tracking")
+                if tracking is not None:
+                    self._insert_tracking(c, tracking)
+        except (sqlite3.IntegrityError, eventsourcing.persistence.IntegrityError):
+            c.execute("ROLLBACK TO together")
+            c.execute("RELEASE together")
+            self._insert_one_by_one(c, group)
+            return
+        c.execute("RELEASE together")
+        start = 0
+        for save in group:
+            end = start + len(save.stored_events)
+            save.ids = ids[start:end]
+            start = end
+
+    def _insert_one_by_one(self, c: SQLiteCursor, group: list[_Save]) -> None:
+        for save in group:
+            c.execute("SAVEPOINT one")
+            try:
+                save.ids = self._insert_events(c, save.stored_events, **save.kwargs)
+            except (sqlite3.IntegrityError, eventsourcing.persistence.IntegrityError) as error:
+                c.execute("ROLLBACK TO one")
+                save.error = _persistence_error(error)
+            c.execute("RELEASE one")
 
     def convert_originator_id(self, originator_id: str) -> UUID | str:
         if self.datastore.originator_id_type == "uuid":
@@ -52,28 +165,32 @@ class BatchedSQLiteProcessRecorder(SQLiteProcessRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        ids: list[int] = []
-        if stored_events:
-            rows = []
-            key: UUID | str | None = None
-            text = ""
-            for s in stored_events:  # an aggregate's events come together: its id's text once
-                if s.originator_id is not key:
-                    key = s.originator_id
-                    text = _id_text(key)
-                rows.append((text, s.originator_version, s.topic, s.state))
-            c.executemany(self.insert_events_statement, rows)
-            c.execute("SELECT last_insert_rowid()")
-            last = int(c.fetchone()[0])
-            first = last - len(stored_events) + 1
-            ids = list(range(first, last + 1))
-            head = stored_events[0]
-            if self._rowid(c, head.originator_id, head.originator_version) != first:
-                ids = [self._rowid(c, s.originator_id, s.originator_version) for s in stored_events]
+        ids = self._insert_rows(c, stored_events)
         tracking: Tracking | None = kwargs.get("tracking")
         if tracking is not None:
             self._insert_tracking(c, tracking)
         return ids
+
+    def _insert_rows(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """Insert the rows; their notification ids."""
+        if not stored_events:
+            return []
+        rows = []
+        key: UUID | str | None = None
+        text = ""
+        for s in stored_events:  # an aggregate's events come together: its id's text once
+            if s.originator_id is not key:
+                key = s.originator_id
+                text = _id_text(key)
+            rows.append((text, s.originator_version, s.topic, s.state))
+        c.executemany(self.insert_events_statement, rows)
+        c.execute("SELECT last_insert_rowid()")
+        last = int(c.fetchone()[0])
+        first = last - len(stored_events) + 1
+        head = stored_events[0]
+        if self._rowid(c, head.originator_id, head.originator_version) != first:
+            return [self._rowid(c, s.originator_id, s.originator_version) for s in stored_events]
+        return list(range(first, last + 1))
 
     def _rowid(self, c: SQLiteCursor, originator_id: UUID | str, version: int) -> int:
         c.execute(
