@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -15,8 +16,13 @@ import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent, Tracking
 from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore
 
+from shared.chain import verify
+from shared.domain import Meta
 from shared.persistence import BatchedSQLiteProcessRecorder, _Save
 from tests.support.kafka_helpers import eventually_blocking
+from tests.support.probe import ProbeApplication
+
+META = Meta("u-1", "admin", datetime(2026, 1, 5, 9, tzinfo=UTC))
 
 
 class CountingRecorder(BatchedSQLiteProcessRecorder):
@@ -170,3 +176,30 @@ def test_a_save_with_nothing_waiting_is_written_alone_at_once(recorder: Counting
         recorder.insert_events(events(stream, 3, 4))
     assert recorder.insert_events(events(stream, 4)) == [4]
     assert recorder.groups == [1, 1, 1]
+
+
+def test_commands_from_many_threads_all_land_with_their_chains_whole(tmp_path: Path) -> None:
+    app = ProbeApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "p.db")}
+    )
+    probes = [app.create(f"p{i}", META) for i in range(8)]
+    start = threading.Barrier(len(probes))
+    said: list[list[int]] = [[] for _ in probes]
+
+    def assign(n: int) -> None:
+        start.wait(timeout=30)
+        for k in range(40):
+            said[n].append(app.assign_many(probes[n], [f"rep-{k}"], META))
+
+    threads = [threading.Thread(target=assign, args=(n,)) for n in range(len(probes))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert said == [list(range(2, 42))] * len(probes)  # every command saw its own save
+    assert [app.repository.get(p).assignments for p in probes] == [40] * len(probes)
+    notifications = app.recorder.select_notifications(1, 10_000)
+    assert [n.id for n in notifications] == list(range(1, 8 * 41 + 1))
+    assert verify(app.process_recorder).broken is None
+    app.close()
