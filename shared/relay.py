@@ -9,6 +9,11 @@ Recording a position is a commit (an fsync on SQLite) that takes the store's wri
 requests, so while events keep coming it is recorded at most every `record_seconds`; the rest is
 recorded when the relay falls idle or stops. A crash resends at most that much more.
 
+Under a trickle (requests saving a few events each), a round starts at most every `linger_seconds`
+(5 ms, as a Kafka producer lingers by default since Kafka 4.0): a round costs a read and a send
+however few events it carries, and while requests keep coming the saves of the last few
+milliseconds go in one. A save after a quiet spell is sent at once.
+
 Reading a batch (select, decode, translate, encode: ~13 µs an event) is most of the relay's work.
 It runs in a worker thread; with a `ReaderProcess` (IRONARMY_RELAY_READER=process, the default),
 a backlog is read in a process of its own that opens the same store and reads a batch ahead, so
@@ -204,6 +209,7 @@ class OutboxRelay:
         batch_size: int = 500,
         idle_seconds: float = 0.2,
         record_seconds: float = 1.0,
+        linger_seconds: float = 0.005,
         clock: Callable[[], float] = time.monotonic,
         reader: ReaderProcess | None = None,
     ) -> None:
@@ -216,7 +222,9 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
         self.record_seconds = record_seconds
+        self.linger_seconds = linger_seconds
         self._clock = clock
+        self._round_at = -float("inf")  # when the last round read (a trickle's rounds are paced)
         self.reader = reader  # None: batches are read in a worker thread
         self._bulk_until = -float("inf")  # until when batches go to the reader process
         self._reader_retry_at = -float("inf")
@@ -263,6 +271,22 @@ class OutboxRelay:
         if self._full(after, batch[1]):
             self._bulk_until = self._clock() + self.bulk_seconds
         return batch
+
+    def lingering(self) -> float:
+        """How long the next round waits: until `linger_seconds` after the last one began."""
+        since = self._clock() - self._round_at
+        return min(max(self.linger_seconds - since, 0.0), self.linger_seconds)
+
+    async def _round(self, after: int) -> tuple[list[Outgoing], int]:
+        """A round's first read, no sooner than `linger_seconds` after the last one's. The wake is
+        cleared just before it: a save from then on, even one this read just misses, wakes the
+        next round instead of waiting `idle_seconds`; one while it lingered is read now."""
+        wait = self.lingering()
+        if wait > 0:
+            await self._pause(wait)
+        self._wake.clear()
+        self._round_at = self._clock()
+        return await self._read(after)
 
     def _full(self, after: int, last: int) -> bool:
         """A batch read after `after` up to `last` was full: more may be waiting. (Ids may have
@@ -327,14 +351,14 @@ class OutboxRelay:
         """Publish batch after batch until caught up; returns the last position published.
 
         Caught up: a read found nothing new, or found less than a batch and no save has woken the
-        relay since (the wake is cleared before each read; see `_run_loop`). So a trickle of a few
+        relay since (the wake is cleared before each round's read; see `_round`). So a trickle of a few
         events a request costs one read, not a second one to find nothing.
 
         In a backlog three things overlap: the next batch is read from the store while the broker
         acknowledges the current one, and a position is recorded (a commit; at most every
         `record_seconds`) while the next batch is sent. Positions are recorded in order, each only
         once its batch is acknowledged; `flush` records the last one."""
-        reading: asyncio.Task[tuple[list[Outgoing], int]] | None = asyncio.create_task(self._read(position))
+        reading: asyncio.Task[tuple[list[Outgoing], int]] | None = asyncio.create_task(self._round(position))
         recording: asyncio.Task[None] | None = None
         try:
             while reading is not None:
@@ -350,8 +374,7 @@ class OutboxRelay:
                         await recording
                     recording = asyncio.create_task(self._record(last))
                 if reading is None and self._wake.is_set():  # saved while this batch was sent
-                    self._wake.clear()
-                    reading = asyncio.create_task(self._read(position))
+                    reading = asyncio.create_task(self._round(position))
             return position
         finally:
             if reading is not None:
@@ -415,9 +438,6 @@ class OutboxRelay:
                 if position is None:
                     position = await asyncio.to_thread(self.published_position)
                     self.published = self._recorded = position
-                # Cleared before the round reads: a save from here on, even one the round's last
-                # read just missed, wakes the next round instead of waiting `idle_seconds`.
-                self._wake.clear()
                 position = await self.pump(position)
                 self.failure = None
                 backoff = 0.5

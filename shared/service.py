@@ -132,6 +132,7 @@ def build_service(
         batch_size=settings.relay_batch_size,
         idle_seconds=settings.relay_idle_seconds,
         record_seconds=settings.relay_record_seconds,
+        linger_seconds=settings.relay_linger_seconds,
         reader=reader,
     )
     consumers = []

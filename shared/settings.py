@@ -46,6 +46,8 @@ class ServiceSettings(BaseSettings):
     relay_idle_seconds: float = Field(default=0.2, gt=0)
     # While busy, the relay records its position at most this often (0: after every batch).
     relay_record_seconds: float = Field(default=1.0, ge=0)
+    # Under a trickle of saves, a relay round starts at most this long after the last one began.
+    relay_linger_seconds: float = Field(default=0.005, ge=0)
     # Where the relay reads and encodes a backlog: in a process of its own (the second core; not
     # for the in-memory store, which no other process can open) or in a worker thread, as it
     # always reads a trickle.

@@ -153,6 +153,53 @@ async def test_a_save_the_relays_last_read_just_missed_is_sent_without_waiting_t
         )
 
 
+class PacedRelay(OutboxRelay):
+    """Notes the pauses it would take instead of taking them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.paused: list[float] = []
+
+    async def _pause(self, seconds: float) -> None:
+        self.paused.append(seconds)
+
+
+async def test_a_trickles_rounds_start_a_linger_apart_and_a_round_after_a_quiet_spell_at_once(
+    tmp_path: Path,
+) -> None:
+    app = ProbeApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "s.db")}
+    )
+    now = [1000.0]
+    relay = PacedRelay(
+        app,
+        translate,
+        topic="probe.leads",
+        bootstrap_servers="unused:9092",  # rounds read the store; nothing here is sent
+        partitions=3,
+        metrics=Metrics("probe"),
+        linger_seconds=0.005,
+        clock=lambda: now[0],
+    )
+    probe_id = app.create("p", meta())
+    app.assign_many(probe_id, ["rep-1"], meta())
+    outgoing, last = await relay._round(0)
+    assert relay.paused == [] and len(outgoing) == 1  # the first round reads at once
+
+    now[0] += 0.002
+    app.assign_many(probe_id, ["rep-2"], meta())
+    relay.wake()
+    outgoing, last = await relay._round(last)
+    assert relay.paused == [pytest.approx(0.003)] and len(outgoing) == 1  # the 3 ms left of the linger
+    assert not relay._wake.is_set()  # cleared as that round read
+
+    now[0] += 0.010
+    app.assign_many(probe_id, ["rep-3"], meta())
+    outgoing, _ = await relay._round(last)
+    assert relay.paused == [pytest.approx(0.003)] and len(outgoing) == 1  # quiet for 10 ms: at once
+    app.close()
+
+
 async def test_a_relay_that_dies_mid_batch_resends_and_the_consumer_counts_each_event_once(
     kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str], tmp_path: Path
 ) -> None:
