@@ -23,13 +23,19 @@ from eventsourcing.persistence import (
     Tracking,
     Transcoding,
 )
+from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import strtobool
 
 from shared.chain import ChainedEventStore, ChainedMapper
 from shared.domain import Conflict, DomainError, Meta, stable_id
 from shared.events.base import Envelope
-from shared.persistence import BatchedSQLiteProcessRecorder, select_after, select_latest
+from shared.persistence import (
+    BatchedSQLiteProcessRecorder,
+    GroupedPostgresProcessRecorder,
+    select_after,
+    select_latest,
+)
 
 T = TypeVar("T")
 
@@ -484,13 +490,26 @@ class ServiceApplication(Application[UUID]):
         return ChainedEventStore(mapper=self.mapper, recorder=self.recorder)
 
     def construct_recorder(self) -> ProcessRecorder:
+        """The library's process recorder for the store, or ours where we have one (a recorder
+        named by PROCESS_RECORDER_TOPIC wins): on SQLite and on PostgreSQL, with group commit."""
         factory = self.factory
-        if isinstance(factory, SQLiteFactory) and not factory.env.get(factory.PROCESS_RECORDER_TOPIC):
+        recorder: ProcessRecorder
+        if factory.env.get(factory.PROCESS_RECORDER_TOPIC):
+            return factory.process_recorder()
+        if isinstance(factory, SQLiteFactory):
             recorder = BatchedSQLiteProcessRecorder(datastore=factory.datastore)
-            if factory.env_create_table():
-                recorder.create_table()
-            return recorder
-        return self.factory.process_recorder()
+        elif isinstance(factory, PostgresFactory):
+            name = factory.env.name.lower()  # the tables as the library's factory names them
+            recorder = GroupedPostgresProcessRecorder(
+                datastore=factory.datastore,
+                events_table_name=f"{name or 'stored'}_events",
+                tracking_table_name=f"{name or 'notification'}_tracking",
+            )
+        else:
+            return factory.process_recorder()
+        if factory.env_create_table():
+            recorder.create_table()
+        return recorder
 
     @property
     def process_recorder(self) -> ProcessRecorder:

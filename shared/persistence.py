@@ -9,14 +9,23 @@ from __future__ import annotations
 import copy
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 from uuid import UUID, SafeUUID
 
-import eventsourcing.persistence
-from eventsourcing.persistence import AggregateRecorder, PersistenceError, StoredEvent, Tracking
-from eventsourcing.postgres import PostgresAggregateRecorder
+import psycopg
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+    Tracking,
+)
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteCursor, SQLiteProcessRecorder
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Composed, Identifier
 
 
@@ -53,34 +62,33 @@ class _Save:
         self.error: BaseException | None = None
         self.done = False
 
+    @property
+    def trackings(self) -> list[Tracking]:
+        tracking: Tracking | None = self.kwargs.get("tracking")
+        return [] if tracking is None else [tracking]
+
     def result(self) -> Sequence[int] | None:
         if self.error is not None:
             raise self.error
         return self.ids
 
 
-def _persistence_error(error: Exception) -> Exception:
-    """A driver's error as the library's error of the same name (as its transactions raise it)."""
-    if isinstance(error, sqlite3.Error):
-        library_class = getattr(eventsourcing.persistence, type(error).__name__, PersistenceError)
-        converted: Exception = library_class(error)
-        converted.__cause__ = error
-        return converted
-    return error
+# What refuses one save and not the others: a stream's version taken, a position recorded.
+_REFUSED = (sqlite3.IntegrityError, psycopg.IntegrityError, IntegrityError)
 
 
-class BatchedSQLiteProcessRecorder(SQLiteProcessRecorder):
-    """Notification ids are rowids. Inside the write transaction (SQLite has one writer at a
-    time) a multi-row insert takes consecutive rowids after the largest, so the ids are the
-    range ending at last_insert_rowid(); the first row is looked up to make sure. The ids it
-    reads become UUIDs by `uuid_from_hex`.
+class GroupCommit:
+    """Group commit, for a recorder whose store writes one transaction at a time (SQLite has one
+    writer; PostgreSQL's event table is locked by each writer, to keep notification ids in commit
+    order), each commit an fsync. Saves that come from other threads while a transaction is
+    being written wait for it, and are then written together, in one transaction with one
+    commit, by the first of them to go on: eight requests logging visits at once cost two commits
+    instead of eight. Each save stays all or nothing on its own: when one is refused (a conflict,
+    a position already recorded), the group is written again save by save, each in a savepoint,
+    and only that one fails. A save with nothing waiting is written as before.
 
-    Group commit: SQLite writes one transaction at a time, and each commit is an fsync. Saves
-    that come from other threads while a transaction is being written wait for it, and are then
-    written together, in one transaction with one commit, by the first of them to go on: eight
-    requests logging visits at once cost two commits instead of eight. Each save stays all or
-    nothing on its own: when one is refused (a conflict, a position already recorded), the group
-    is written again save by save, each in a savepoint, and only that one fails."""
+    A recorder says how it writes one save (`_write_one`) and a group (`_write_group`, which
+    opens a transaction and hands `_insert_together` its savepoints and its insert)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -107,14 +115,13 @@ class BatchedSQLiteProcessRecorder(SQLiteProcessRecorder):
         return save.result()
 
     def _write(self, group: list[_Save]) -> None:
-        """Write the group in one transaction; a failure of the transaction fails every save in it
-        that has no error of its own (none of them is written)."""
+        """Write the group; a failure of its transaction fails every save in it that has no error
+        of its own (none of them is written)."""
         try:
-            with self.datastore.transaction(commit=True) as c:
-                if len(group) == 1:
-                    group[0].ids = self._insert_events(c, group[0].stored_events, **group[0].kwargs)
-                else:
-                    self._insert_together(c, group)
+            if len(group) == 1:
+                group[0].ids = self._write_one(group[0].stored_events, **group[0].kwargs)
+            else:
+                self._write_group(group)
         except BaseException as error:
             for save in group:
                 save.ids = None
@@ -126,36 +133,76 @@ class BatchedSQLiteProcessRecorder(SQLiteProcessRecorder):
             for save in group:
                 save.done = True
 
-    def _insert_together(self, c: SQLiteCursor, group: list[_Save]) -> None:
-        """The group's rows in one insert; when any of it is refused, save by save instead."""
-        c.execute("SAVEPOINT together")
+    def _write_one(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        raise NotImplementedError
+
+    def _write_group(self, group: list[_Save]) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _insert_together(
+        group: list[_Save],
+        savepoint: Callable[[], AbstractContextManager[Any]],
+        insert: Callable[[Sequence[StoredEvent], list[Tracking]], Sequence[int]],
+    ) -> None:
+        """Inside the group's transaction: all its rows and positions in one insert; when any of
+        it is refused, save by save instead, each in a savepoint of its own."""
+        for save in group:  # a retried transaction starts again
+            save.ids, save.error = None, None
         try:
-            ids = self._insert_rows(c, [stored for save in group for stored in save.stored_events])
+            with savepoint():
+                ids = insert(
+                    [stored for save in group for stored in save.stored_events],
+                    [tracking for save in group for tracking in save.trackings],
+                )
+        except _REFUSED:
             for save in group:
-                tracking: Tracking | None = save.kwargs.get("tracking")
-                if tracking is not None:
-                    self._insert_tracking(c, tracking)
-        except (sqlite3.IntegrityError, eventsourcing.persistence.IntegrityError):
-            c.execute("ROLLBACK TO together")
-            c.execute("RELEASE together")
-            self._insert_one_by_one(c, group)
+                try:
+                    with savepoint():
+                        save.ids = insert(save.stored_events, save.trackings)
+                except _REFUSED as error:
+                    save.error = error if isinstance(error, IntegrityError) else IntegrityError(str(error))
+                    save.error.__cause__ = error
             return
-        c.execute("RELEASE together")
         start = 0
         for save in group:
             end = start + len(save.stored_events)
             save.ids = ids[start:end]
             start = end
 
-    def _insert_one_by_one(self, c: SQLiteCursor, group: list[_Save]) -> None:
-        for save in group:
-            c.execute("SAVEPOINT one")
-            try:
-                save.ids = self._insert_events(c, save.stored_events, **save.kwargs)
-            except (sqlite3.IntegrityError, eventsourcing.persistence.IntegrityError) as error:
-                c.execute("ROLLBACK TO one")
-                save.error = _persistence_error(error)
-            c.execute("RELEASE one")
+
+class BatchedSQLiteProcessRecorder(GroupCommit, SQLiteProcessRecorder):
+    """Notification ids are rowids. Inside the write transaction (SQLite has one writer at a
+    time) a multi-row insert takes consecutive rowids after the largest, so the ids are the
+    range ending at last_insert_rowid(); the first row is looked up to make sure. The ids it
+    reads become UUIDs by `uuid_from_hex`. Saves from threads that wait on a write are
+    committed together (`GroupCommit`)."""
+
+    def _write_one(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        with self.datastore.transaction(commit=True) as c:
+            return self._insert_events(c, stored_events, **kwargs)
+
+    def _write_group(self, group: list[_Save]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+
+            @contextmanager
+            def savepoint() -> Iterator[None]:
+                c.execute("SAVEPOINT save")
+                try:
+                    yield
+                except BaseException:
+                    c.execute("ROLLBACK TO save")
+                    raise
+                finally:
+                    c.execute("RELEASE save")
+
+            def insert(stored_events: Sequence[StoredEvent], trackings: list[Tracking]) -> Sequence[int]:
+                ids = self._insert_rows(c, stored_events)
+                for tracking in trackings:
+                    self._insert_tracking(c, tracking)
+                return ids
+
+            self._insert_together(group, savepoint, insert)
 
     def convert_originator_id(self, originator_id: str) -> UUID | str:
         if self.datastore.originator_id_type == "uuid":
@@ -198,6 +245,29 @@ class BatchedSQLiteProcessRecorder(SQLiteProcessRecorder):
             (_id_text(originator_id), version),
         )
         return int(c.fetchone()[0])
+
+
+class GroupedPostgresProcessRecorder(GroupCommit, PostgresProcessRecorder):
+    """The library's PostgreSQL process recorder; saves from threads that wait on a write (each
+    writer locks the events table until it commits) are committed together (`GroupCommit`)."""
+
+    def _write_one(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids: Sequence[int] | None = PostgresProcessRecorder.insert_events(self, stored_events, **kwargs)
+        return ids  # the library's, pipelined
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's insert
+    def _write_group(self, group: list[_Save]) -> None:
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+
+            def insert(stored_events: Sequence[StoredEvent], trackings: list[Tracking]) -> Sequence[int]:
+                for tracking in trackings:  # the positions, then the events, as the library does
+                    self._insert_tracking(curs, tracking)
+                if not stored_events:
+                    return []
+                self._insert_stored_events(curs, stored_events)  # the table lock, then the insert
+                return self._fetch_ids_after_insert_events(curs, stored_events) or []
+
+            self._insert_together(group, conn.transaction, insert)  # a nested transaction: a savepoint
 
 
 def select_states_at(

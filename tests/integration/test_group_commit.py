@@ -1,31 +1,39 @@
-"""Group commit on SQLite: saves from threads that wait while another save is written are written
-together, in one transaction, each with its own notification ids, and each still all or nothing."""
+"""Group commit, on SQLite and on PostgreSQL: saves from threads that wait while another save is
+written are written together, in one transaction, each with its own notification ids, and each
+still all or nothing."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent, Tracking
-from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore
+from eventsourcing.persistence import DatabaseError, IntegrityError, StoredEvent, Tracking
+from eventsourcing.utils import get_topic
+from psycopg.sql import SQL, Identifier
 
 from shared.chain import verify
 from shared.domain import Meta
-from shared.persistence import BatchedSQLiteProcessRecorder, _Save
+from shared.persistence import (
+    BatchedSQLiteProcessRecorder,
+    GroupCommit,
+    GroupedPostgresProcessRecorder,
+    _Save,
+)
+from tests.conftest import PG
 from tests.support.kafka_helpers import eventually_blocking
 from tests.support.probe import ProbeApplication
 
 META = Meta("u-1", "admin", datetime(2026, 1, 5, 9, tzinfo=UTC))
 
 
-class CountingRecorder(BatchedSQLiteProcessRecorder):
+class Counting(GroupCommit):
     """Remembers the size of every group it wrote; can be told to fail a group of several after
     writing its rows, as a disk failing at the wrong moment would."""
 
@@ -38,23 +46,77 @@ class CountingRecorder(BatchedSQLiteProcessRecorder):
         self.groups.append(len(group))
         super()._write(group)
 
-    def _insert_together(self, c: SQLiteCursor, group: list[_Save]) -> None:
-        super()._insert_together(c, group)
+    def _insert_together(  # type: ignore[override]
+        self,
+        group: list[_Save],
+        savepoint: Callable[[], AbstractContextManager[Any]],
+        insert: Callable[[Sequence[StoredEvent], list[Tracking]], Sequence[int]],
+    ) -> None:
+        super()._insert_together(group, savepoint, insert)
         if self.fail_groups:
-            raise sqlite3.OperationalError("disk I/O error")
+            raise DatabaseError("disk I/O error")
+
+
+class CountingSQLite(Counting, BatchedSQLiteProcessRecorder):
+    pass
+
+
+class CountingPostgres(Counting, GroupedPostgresProcessRecorder):
+    pass
+
+
+@pytest.fixture
+def app(store_env: dict[str, str]) -> Iterator[ProbeApplication]:
+    """A probe application whose recorder is the store's own, counting its groups."""
+    sqlite = store_env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
+    counting = CountingSQLite if sqlite else CountingPostgres
+    app = ProbeApplication(
+        {**store_env, "PROCESS_RECORDER_TOPIC": get_topic(counting), "SQLITE_LOCK_TIMEOUT": "30"}
+    )
+    assert isinstance(app.recorder, counting)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def recorder(app: ProbeApplication) -> Counting:
+    assert isinstance(app.recorder, Counting)
+    return app.recorder
+
+
+Hold = Callable[[], AbstractContextManager[None]]
+
+
+@pytest.fixture
+def hold(recorder: Counting, store_env: dict[str, str]) -> Hold:
+    """Another connection holding what a write needs (SQLite's write lock; on PostgreSQL the
+    events table's lock) until the block ends."""
+
+    @contextmanager
+    def held() -> Iterator[None]:
+        if isinstance(recorder, BatchedSQLiteProcessRecorder):
+            blocker = sqlite3.connect(store_env["SQLITE_DBNAME"], isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            finally:
+                blocker.rollback()
+                blocker.close()
+            return
+        assert isinstance(recorder, GroupedPostgresProcessRecorder)
+        with psycopg.connect(**PG, dbname=store_env["POSTGRES_DBNAME"]) as connection:
+            table = Identifier(recorder.datastore.schema, recorder.events_table_name)
+            connection.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table))
+            try:
+                yield
+            finally:
+                connection.rollback()
+
+    return held
 
 
 def events(stream: UUID, *versions: int) -> list[StoredEvent]:
     return [StoredEvent(stream, v, "tests:Event", f'{{"v":{v}}}'.encode()) for v in versions]
-
-
-@pytest.fixture
-def recorder(tmp_path: Path) -> Iterator[CountingRecorder]:
-    datastore = SQLiteDatastore(str(tmp_path / "store.db"), lock_timeout=30)
-    recorder = CountingRecorder(datastore=datastore)
-    recorder.create_table()
-    yield recorder
-    datastore.close()
 
 
 class Outcome:
@@ -66,7 +128,7 @@ class Outcome:
 
 
 def save_in_thread(
-    recorder: BatchedSQLiteProcessRecorder, stored: list[StoredEvent], **kwargs: Any
+    recorder: GroupCommit, stored: list[StoredEvent], **kwargs: Any
 ) -> tuple[threading.Thread, Outcome]:
     outcome = Outcome()
 
@@ -83,36 +145,31 @@ def save_in_thread(
 
 @contextmanager
 def first_save_held(
-    recorder: CountingRecorder, stored: list[StoredEvent], **kwargs: Any
+    recorder: Counting, hold: Hold, stored: list[StoredEvent], **kwargs: Any
 ) -> Iterator[tuple[Outcome, Callable[[int], None]]]:
-    """A first save, its write held (another connection has the database's write lock) until the
-    block ends; `queued(n)` waits until n saves wait behind it."""
-    blocker = sqlite3.connect(recorder.datastore.pool.db_name, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    thread, outcome = save_in_thread(recorder, stored, **kwargs)
-    try:
+    """A first save, its write held until the block ends; `queued(n)` waits until n saves wait
+    behind it."""
+    with hold():
+        thread, outcome = save_in_thread(recorder, stored, **kwargs)
         eventually_blocking("the first save writing", lambda: recorder._writing)
 
         def queued(n: int) -> None:
             eventually_blocking(f"{n} saves waiting", lambda: len(recorder._waiting) == n)
 
         yield outcome, queued
-    finally:
-        blocker.rollback()
-        blocker.close()
-        thread.join(timeout=30)
+    thread.join(timeout=30)
 
 
-def rowids(recorder: BatchedSQLiteProcessRecorder) -> dict[tuple[UUID | str, int], int]:
+def rowids(recorder: Counting) -> dict[tuple[UUID | str, int], int]:
     return {(n.originator_id, n.originator_version): n.id for n in recorder.select_notifications(1, 1000)}
 
 
 def test_saves_waiting_for_a_write_are_committed_together_each_with_its_own_ids(
-    recorder: CountingRecorder,
+    recorder: Counting, hold: Hold
 ) -> None:
     streams = [uuid4() for _ in range(5)]
     waiting: list[tuple[threading.Thread, Outcome, list[StoredEvent]]] = []
-    with first_save_held(recorder, events(streams[0], 1, 2)) as (first, queued):
+    with first_save_held(recorder, hold, events(streams[0], 1, 2)) as (first, queued):
         for n, stream in enumerate(streams[1:], start=1):
             stored = events(stream, *range(1, n + 1))  # saves of 1, 2, 3 and 4 events
             waiting.append((*save_in_thread(recorder, stored), stored))
@@ -129,9 +186,12 @@ def test_saves_waiting_for_a_write_are_committed_together_each_with_its_own_ids(
     assert len(ids) == 2 + 1 + 2 + 3 + 4
 
 
-def test_a_save_refused_in_a_group_fails_alone(recorder: CountingRecorder) -> None:
+def test_a_save_refused_in_a_group_fails_alone(recorder: Counting, hold: Hold) -> None:
     taken, counted, fresh = uuid4(), uuid4(), uuid4()
-    with first_save_held(recorder, events(taken, 1), tracking=Tracking("upstream", 7)) as (first, queued):
+    with first_save_held(recorder, hold, events(taken, 1), tracking=Tracking("upstream", 7)) as (
+        first,
+        queued,
+    ):
         clash = save_in_thread(recorder, events(taken, 1))  # that version is the first save's
         queued(1)
         counted_again = save_in_thread(recorder, events(counted, 1), tracking=Tracking("upstream", 7))
@@ -152,10 +212,10 @@ def test_a_save_refused_in_a_group_fails_alone(recorder: CountingRecorder) -> No
     assert recorder.max_tracking_id("upstream") == 8
 
 
-def test_a_group_whose_transaction_fails_writes_none_of_its_saves(recorder: CountingRecorder) -> None:
+def test_a_group_whose_transaction_fails_writes_none_of_its_saves(recorder: Counting, hold: Hold) -> None:
     recorder.fail_groups = True
     first_stream, streams = uuid4(), [uuid4(), uuid4()]
-    with first_save_held(recorder, events(first_stream, 1)) as (first, queued):
+    with first_save_held(recorder, hold, events(first_stream, 1)) as (first, queued):
         waiting = [save_in_thread(recorder, events(stream, 1, 2)) for stream in streams]
         queued(2)
     for thread, _ in waiting:
@@ -164,24 +224,23 @@ def test_a_group_whose_transaction_fails_writes_none_of_its_saves(recorder: Coun
     assert recorder.groups == [1, 2]
     assert first.error is None
     errors = [outcome.error for _, outcome in waiting]
-    assert all(isinstance(error, OperationalError) for error in errors)
+    assert all(isinstance(error, DatabaseError) for error in errors)
     assert errors[0] is not errors[1]  # each thread raises an error of its own
     assert set(rowids(recorder)) == {(first_stream, 1)}
 
 
-def test_a_save_with_nothing_waiting_is_written_alone_at_once(recorder: CountingRecorder) -> None:
+def test_a_save_with_nothing_waiting_is_written_alone_at_once(recorder: Counting) -> None:
     stream = uuid4()
-    assert recorder.insert_events(events(stream, 1, 2, 3)) == [1, 2, 3]
+    said = list(recorder.insert_events(events(stream, 1, 2, 3)) or [])
     with pytest.raises(IntegrityError):
         recorder.insert_events(events(stream, 3, 4))
-    assert recorder.insert_events(events(stream, 4)) == [4]
+    said += recorder.insert_events(events(stream, 4)) or []
+    assert said == [ids for _, ids in sorted(rowids(recorder).items(), key=lambda item: item[0][1])]
+    assert len(said) == 4
     assert recorder.groups == [1, 1, 1]
 
 
-def test_commands_from_many_threads_all_land_with_their_chains_whole(tmp_path: Path) -> None:
-    app = ProbeApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "p.db")}
-    )
+def test_commands_from_many_threads_all_land_with_their_chains_whole(app: ProbeApplication) -> None:
     probes = [app.create(f"p{i}", META) for i in range(8)]
     start = threading.Barrier(len(probes))
     said: list[list[int]] = [[] for _ in probes]
@@ -199,7 +258,6 @@ def test_commands_from_many_threads_all_land_with_their_chains_whole(tmp_path: P
 
     assert said == [list(range(2, 42))] * len(probes)  # every command saw its own save
     assert [app.repository.get(p).assignments for p in probes] == [40] * len(probes)
-    notifications = app.recorder.select_notifications(1, 10_000)
-    assert [n.id for n in notifications] == list(range(1, 8 * 41 + 1))
+    ids = [n.id for n in app.recorder.select_notifications(1, 10_000)]
+    assert len(ids) == 8 * 41 and ids == sorted(ids)
     assert verify(app.process_recorder).broken is None
-    app.close()
