@@ -8,7 +8,6 @@ import sqlite3
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,18 +16,12 @@ from uuid import UUID
 import psycopg
 from eventsourcing.domain import Aggregate, event
 
-from bench.common import REPEATS, Result, header
+from bench.common import PG, REPEATS, Result, fresh_database, header
 from shared.application import ServiceApplication
 from shared.domain import Meta
 
 N_AGGREGATES = int(os.environ.get("BENCH_STORE_AGGREGATES", "2000"))
 EVENTS_PER = 5  # created + 4 changes
-PG = {
-    "host": "127.0.0.1",
-    "port": os.environ.get("PG_PORT", "5433"),
-    "user": "ironarmy",
-    "password": "ironarmy",
-}
 
 
 class Account(Aggregate):
@@ -129,19 +122,16 @@ def bench_sqlite(tmp: Path) -> Result:
 
 def bench_postgres() -> Result:
     count = N_AGGREGATES * EVENTS_PER
-    dbname = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(**PG, dbname="postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{dbname}"')
-    env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_HOST": PG["host"],
-        "POSTGRES_PORT": PG["port"],
-        "POSTGRES_USER": PG["user"],
-        "POSTGRES_PASSWORD": PG["password"],
-        "POSTGRES_DBNAME": dbname,
-        "CREATE_TABLE": "y",
-    }
-    try:
+    with fresh_database() as dbname:
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_HOST": PG["host"],
+            "POSTGRES_PORT": PG["port"],
+            "POSTGRES_USER": PG["user"],
+            "POSTGRES_PASSWORD": PG["password"],
+            "POSTGRES_DBNAME": dbname,
+            "CREATE_TABLE": "y",
+        }
         app = BenchApplication(env)
         rows = sample_rows(app, N_AGGREGATES)
 
@@ -173,9 +163,6 @@ def bench_postgres() -> Result:
         )
         app.close()
         return result
-    finally:
-        with psycopg.connect(**PG, dbname="postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
 def main() -> None:

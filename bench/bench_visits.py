@@ -1,11 +1,12 @@
 """Visits: how many visits/s the service ingests over HTTP (POST /visits through the real app,
-judged by every rule, stored, relayed) against a bare FastAPI endpoint doing one raw SQLite insert
-of the same body, for reps logging their visits as they make them (one in ten without check-in
-evidence, so flagged) and, for reference, for reps sending one visit again and again (each a
-duplicate of all before it, flagged); the visit→flag latency (POST until VisitFlagged is read off
-the topic) at a steady rate, against one message's broker round trip at the same rate; and what
-logging a visit costs a rep with a long history, against a rep's first visits. Needs the local
-broker.
+judged by every rule, stored, relayed; the relay reading a backlog in its own process, as the
+service does by default) against a bare FastAPI endpoint doing one raw SQLite insert of the same
+body, for reps logging their visits as they make them (one in ten without check-in evidence, so
+flagged) and, for reference, for reps sending one visit again and again (each a duplicate of all
+before it, flagged); the same on PostgreSQL against a bare endpoint inserting with psycopg; the
+visit→flag latency (POST until VisitFlagged is read off the topic) at a steady rate, against one
+message's broker round trip at the same rate; and what logging a visit costs a rep with a long
+history, against a rep's first visits. Needs the local broker and PostgreSQL.
 
     .venv/bin/python -m bench.bench_visits      (BENCH_VISITS, BENCH_LATENCY_VISITS, BENCH_RATE,
                                                  BENCH_HISTORY)
@@ -32,14 +33,15 @@ import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
+from psycopg_pool import ConnectionPool
 
-from bench.common import REPEATS, Result, header
+from bench.common import PG, REPEATS, Result, fresh_database, header
 from services.visits.api.schemas import VisitCreate, VisitCreatedPublic
 from services.visits.application import VisitsApplication
 from services.visits.domain.values import GeoPoint
 from shared.clock import MovableClock
 from shared.kafka import ensure_topics, make_producer
-from shared.settings import AGGREGATE_CACHE_SIZE, cache_env
+from shared.settings import AGGREGATE_CACHE_SIZE, ServiceSettings, cache_env
 from tests.integration.visits.support import (
     PHOTO,
     LeadsTopicWriter,
@@ -110,11 +112,14 @@ async def post_all(
 # --- ours: the visits service, in-process with its relay and consumer --------------------------
 
 
-async def with_visits(tmp: Path, run: Callable[[RunningService, list[str], str], Awaitable[Any]]) -> Any:
-    """The visits service, told by the leads topic of LEADS_PER_REP leads for each rep: lead m is
-    rep m % REPS's (so visit n, to lead n % len(leads), is rep n % REPS's)."""
+async def with_visits(
+    tmp: Path, run: Callable[[RunningService, list[str], str], Awaitable[Any]], **settings_: Any
+) -> Any:
+    """The visits service (on SQLite, unless `settings_` say otherwise), told by the leads topic of
+    LEADS_PER_REP leads for each rep: lead m is rep m % REPS's (so visit n, to lead n % len(leads),
+    is rep n % REPS's)."""
     prefix = f"bench{uuid.uuid4().hex[:8]}"
-    settings = visits_settings(KAFKA, prefix, tmp / prefix, relay_reader="process")  # the default
+    settings = visits_settings(KAFKA, prefix, tmp / prefix, relay_reader="process", **settings_)
     async with running_visits(settings, MovableClock(SIMULATION_START)) as svc:
         leads: list[str] = []
         async with LeadsTopicWriter(KAFKA, prefix) as writer:
@@ -135,10 +140,11 @@ def nth_visit(clock: MovableClock, leads: list[str], n: int, *, evidence: bool =
     return body(leads[n % len(leads)], n, evidence=evidence, visited=clock.now() - timedelta(minutes=30))
 
 
-async def visits_rate(tmp: Path, *, repeated: bool = False) -> Posted:
+async def visits_rate(tmp: Path, *, repeated: bool = False, postgres: bool = False) -> Posted:
     """Reps logging their visits as they make them, one in ten without check-in evidence (flagged).
     `repeated`: every visit of a rep is to its first lead at one claimed time instead, so each is
-    a duplicate of all the rep's visits before it (flagged, with each of them as evidence)."""
+    a duplicate of all the rep's visits before it (flagged, with each of them as evidence).
+    `postgres`: the service's store is a fresh PostgreSQL database (production's store)."""
 
     async def run(svc: RunningService, leads: list[str], _: str) -> Posted:
         tokens = [svc.token(f"rep-{r}", "rep") for r in range(REPS)]
@@ -155,8 +161,14 @@ async def visits_rate(tmp: Path, *, repeated: bool = False) -> Posted:
 
         return await post_all(post, N_VISITS)
 
-    posted: Posted = await with_visits(tmp, run)
-    return posted
+    if not postgres:
+        posted: Posted = await with_visits(tmp, run)
+        return posted
+    with fresh_database() as dbname:
+        posted = await with_visits(
+            tmp, run, store="postgres", postgres_dbname=dbname, postgres_port=int(PG["port"])
+        )
+        return posted
 
 
 # --- baseline: a bare endpoint doing the raw insert --------------------------------------------
@@ -184,8 +196,37 @@ def bare_app(path: Path) -> FastAPI:
     return app
 
 
-async def bare_rate(tmp: Path) -> Posted:
-    app = bare_app(tmp / f"bare-{uuid.uuid4().hex[:6]}.sqlite")
+def bare_postgres_app(dbname: str, pool: ConnectionPool) -> FastAPI:
+    """The bare endpoint on PostgreSQL: one insert a request, committed, on a pool of as many
+    connections as a service has (IRONARMY_POSTGRES_POOL_SIZE)."""
+    app = FastAPI()
+    with pool.connection() as conn:
+        conn.execute("CREATE TABLE visits (id TEXT PRIMARY KEY, rep TEXT, body BYTEA)")
+
+    @app.post("/visits", status_code=201, response_model=VisitCreatedPublic)
+    def log_visit(visit: VisitCreate) -> VisitCreatedPublic:
+        visit_id = str(uuid.uuid4())
+        with pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO visits VALUES (%s, %s, %s)",
+                (visit_id, visit.lead_id, visit.model_dump_json().encode()),
+            )
+        return VisitCreatedPublic(id=visit_id, recorded_at=SIMULATION_START)
+
+    return app
+
+
+async def bare_rate(tmp: Path, *, postgres: bool = False) -> Posted:
+    if postgres:
+        with fresh_database() as dbname:
+            size = ServiceSettings.model_fields["postgres_pool_size"].default
+            kwargs = {**PG, "dbname": dbname, "autocommit": True}
+            with ConnectionPool(kwargs=kwargs, min_size=size, max_size=size, open=True) as pool:
+                return await post_to_bare(bare_postgres_app(dbname, pool))
+    return await post_to_bare(bare_app(tmp / f"bare-{uuid.uuid4().hex[:6]}.sqlite"))
+
+
+async def post_to_bare(app: FastAPI) -> Posted:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bare") as client:
 
         async def post(n: int) -> httpx.Response:
@@ -357,6 +398,18 @@ async def main() -> None:
                 ).line()
             )
         print(against_bare("  the same, each a duplicate of the rep's before", repeated, bare))
+        ours_pg = [await visits_rate(tmp, postgres=True) for _ in range(REPEATS)]
+        bare_pg = [await bare_rate(tmp, postgres=True) for _ in range(REPEATS)]
+        print(against_bare("POST /visits on PostgreSQL", ours_pg, bare_pg, 0.6))
+        print(
+            Result(
+                "  its requests' latency, p50",
+                "ms",
+                statistics.median(p(r.latencies, 0.5) for r in ours_pg),
+                statistics.median(p(r.latencies, 0.5) for r in bare_pg),
+                "bare FastAPI + raw insert",
+            ).line()
+        )
         flag = await visit_to_flag(tmp)
         rtt = await broker_round_trip()
         for q, name in ((0.5, "p50"), (0.99, "p99")):

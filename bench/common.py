@@ -6,13 +6,23 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import psycopg
 
 from shared.runtime import tune_gc
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+PG = {  # the local PostgreSQL (deploy/postgres/postgres.sh)
+    "host": "127.0.0.1",
+    "port": os.environ.get("PG_PORT", "5433"),
+    "user": "ironarmy",
+    "password": "ironarmy",
+}
 
 tune_gc()  # as every service process runs (shared.web's lifespan)
 
@@ -55,3 +65,16 @@ def header(title: str) -> None:
         f"# {title} — {platform.node()} {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"median of {REPEATS}"
     )
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A PostgreSQL database of its own for a benchmark, dropped afterwards: its name."""
+    dbname = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(**PG, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{dbname}"')
+    try:
+        yield dbname
+    finally:
+        with psycopg.connect(**PG, dbname="postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
