@@ -196,7 +196,7 @@ def bare_app(path: Path) -> FastAPI:
     return app
 
 
-def bare_postgres_app(dbname: str, pool: ConnectionPool) -> FastAPI:
+def bare_postgres_app(pool: ConnectionPool) -> FastAPI:
     """The bare endpoint on PostgreSQL: one insert a request, committed, on a pool of as many
     connections as a service has (IRONARMY_POSTGRES_POOL_SIZE)."""
     app = FastAPI()
@@ -222,7 +222,7 @@ async def bare_rate(tmp: Path, *, postgres: bool = False) -> Posted:
             size = ServiceSettings.model_fields["postgres_pool_size"].default
             kwargs = {**PG, "dbname": dbname, "autocommit": True}
             with ConnectionPool(kwargs=kwargs, min_size=size, max_size=size, open=True) as pool:
-                return await post_to_bare(bare_postgres_app(dbname, pool))
+                return await post_to_bare(bare_postgres_app(pool))
     return await post_to_bare(bare_app(tmp / f"bare-{uuid.uuid4().hex[:6]}.sqlite"))
 
 

@@ -351,8 +351,8 @@ class OutboxRelay:
         """Publish batch after batch until caught up; returns the last position published.
 
         Caught up: a read found nothing new, or found less than a batch and no save has woken the
-        relay since (the wake is cleared before each round's read; see `_round`). So a trickle of a few
-        events a request costs one read, not a second one to find nothing.
+        relay since (the wake is cleared before each round's read; see `_round`). So a trickle of
+        a few events a request costs one read, not a second one to find nothing.
 
         In a backlog three things overlap: the next batch is read from the store while the broker
         acknowledges the current one, and a position is recorded (a commit; at most every
