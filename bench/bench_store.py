@@ -19,6 +19,7 @@ from eventsourcing.domain import Aggregate, event
 from bench.common import PG, REPEATS, Result, fresh_database, header
 from shared.application import ServiceApplication
 from shared.domain import Meta
+from tests.conftest import postgres_env
 
 N_AGGREGATES = int(os.environ.get("BENCH_STORE_AGGREGATES", "2000"))
 EVENTS_PER = 5  # created + 4 changes
@@ -123,15 +124,7 @@ def bench_sqlite(tmp: Path) -> Result:
 def bench_postgres() -> Result:
     count = N_AGGREGATES * EVENTS_PER
     with fresh_database() as dbname:
-        env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_HOST": PG["host"],
-            "POSTGRES_PORT": PG["port"],
-            "POSTGRES_USER": PG["user"],
-            "POSTGRES_PASSWORD": PG["password"],
-            "POSTGRES_DBNAME": dbname,
-            "CREATE_TABLE": "y",
-        }
+        env = postgres_env(dbname)
         app = BenchApplication(env)
         rows = sample_rows(app, N_AGGREGATES)
 

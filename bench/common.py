@@ -15,14 +15,9 @@ from datetime import UTC, datetime
 import psycopg
 
 from shared.runtime import tune_gc
+from tests.conftest import PG  # the local PostgreSQL the tests use (IRONARMY_POSTGRES_*)
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
-PG = {  # the local PostgreSQL (deploy/postgres/postgres.sh)
-    "host": "127.0.0.1",
-    "port": os.environ.get("PG_PORT", "5433"),
-    "user": "ironarmy",
-    "password": "ironarmy",
-}
 
 tune_gc()  # as every service process runs (shared.web's lifespan)
 
