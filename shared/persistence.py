@@ -73,6 +73,17 @@ class _Save:
         return self.ids
 
 
+def _own_copy(error: BaseException) -> BaseException:
+    """The error for one of the threads whose save it failed: a copy, so that each thread raises
+    an error object of its own (or the error itself, should it not copy)."""
+    try:
+        copied = copy.copy(error)
+    except Exception:
+        return error
+    copied.__cause__ = error
+    return copied
+
+
 # What refuses one save and not the others: a stream's version taken, a position recorded.
 _REFUSED = (sqlite3.IntegrityError, psycopg.IntegrityError, IntegrityError)
 
@@ -125,9 +136,8 @@ class GroupCommit:
         except BaseException as error:
             for save in group:
                 save.ids = None
-                if save.error is None:  # each thread raises an error object of its own
-                    save.error = copy.copy(error)
-                    save.error.__cause__ = error
+                if save.error is None:
+                    save.error = _own_copy(error)
             raise
         finally:
             for save in group:
