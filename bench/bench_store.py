@@ -19,7 +19,7 @@ from eventsourcing.domain import Aggregate, event
 from bench.common import PG, REPEATS, Result, fresh_database, header
 from shared.application import ServiceApplication
 from shared.domain import Meta
-from tests.conftest import postgres_env
+from tests.support.stores import postgres_env
 
 N_AGGREGATES = int(os.environ.get("BENCH_STORE_AGGREGATES", "2000"))
 EVENTS_PER = 5  # created + 4 changes

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from shared.codec import CHECK
 from shared.runtime import tune_gc
-from tests.conftest import PG  # the local PostgreSQL the tests use (IRONARMY_POSTGRES_*)
+from tests.support.stores import PG  # the local PostgreSQL the tests use (IRONARMY_POSTGRES_*)
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
 
@@ -56,9 +57,10 @@ def median_rate(count: int, run: Callable[[int], None], repeats: int = REPEATS) 
 
 
 def header(title: str) -> None:
+    checked = " — IRONARMY_CHECK_CODEC is on: every state is decoded again, not comparable" if CHECK else ""
     print(
         f"# {title} — {platform.node()} {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"median of {REPEATS}"
+        f"median of {REPEATS}{checked}"
     )
 
 

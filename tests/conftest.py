@@ -14,18 +14,14 @@ import psycopg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from tests.support.stores import PG, postgres_env
+
 # Every stored event is decoded again as it is encoded and compared type for type (shared.codec);
 # services the e2e tests start inherit it.
 os.environ.setdefault("IRONARMY_CHECK_CODEC", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 KAFKA = os.environ.get("IRONARMY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-PG = {
-    "host": os.environ.get("IRONARMY_POSTGRES_HOST", "127.0.0.1"),
-    "port": os.environ.get("IRONARMY_POSTGRES_PORT", "5433"),
-    "user": os.environ.get("IRONARMY_POSTGRES_USER", "ironarmy"),
-    "password": os.environ.get("IRONARMY_POSTGRES_PASSWORD", "ironarmy"),
-}
 
 
 @pytest.fixture(scope="session")
@@ -73,18 +69,6 @@ def postgres_dbname() -> Iterator[str]:
     yield name
     with _admin_connection() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def postgres_env(dbname: str) -> dict[str, str]:
-    return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_HOST": PG["host"],
-        "POSTGRES_PORT": PG["port"],
-        "POSTGRES_USER": PG["user"],
-        "POSTGRES_PASSWORD": PG["password"],
-        "POSTGRES_DBNAME": dbname,
-        "CREATE_TABLE": "y",
-    }
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

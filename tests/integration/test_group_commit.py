@@ -26,9 +26,9 @@ from shared.persistence import (
     GroupedPostgresProcessRecorder,
     _Save,
 )
-from tests.conftest import PG
 from tests.support.kafka_helpers import eventually_blocking
 from tests.support.probe import ProbeApplication
+from tests.support.stores import PG
 
 META = Meta("u-1", "admin", datetime(2026, 1, 5, 9, tzinfo=UTC))
 

@@ -10,8 +10,8 @@ import psycopg
 
 from shared.chain import verify
 from shared.domain import Meta
-from tests.conftest import PG
 from tests.support.probe import ProbeApplication
+from tests.support.stores import PG
 
 
 def meta() -> Meta:
