@@ -44,4 +44,10 @@ class Metrics:
             ["group", "topic", "partition"],
             registry=self.registry,
         )
+        self.store_commit_saves = Histogram(
+            "store_commit_saves",
+            "Saves written in one store transaction (saves that wait on a write go in together)",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
         self.service = service

@@ -106,6 +106,7 @@ class GroupCommit:
         self._saves = threading.Condition()  # guards the two below
         self._waiting: list[_Save] = []
         self._writing = False
+        self.on_commit: Callable[[int], None] | None = None  # told how many saves each commit took
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         save = _Save(stored_events, kwargs)
@@ -142,6 +143,8 @@ class GroupCommit:
         finally:
             for save in group:
                 save.done = True
+        if self.on_commit is not None:
+            self.on_commit(len(group))
 
     def _write_one(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         raise NotImplementedError

@@ -16,6 +16,7 @@ from shared.auth import TokenAuthority
 from shared.clock import Clock, MovableClock, SystemClock
 from shared.consumer import ExactlyOnceConsumer, Handler
 from shared.metrics import Metrics
+from shared.persistence import GroupCommit
 from shared.relay import OutboxRelay, ReaderProcess, ReaderSpec, Translator
 from shared.scheduler import ScheduledJob, Scheduler
 from shared.settings import ServiceSettings
@@ -115,6 +116,8 @@ def build_service(
     clock = clock or make_clock(settings)
     application = spec.make_application(settings, settings.eventsourcing_env(spec.name))
     metrics = Metrics(spec.name)
+    if isinstance(application.recorder, GroupCommit):
+        application.recorder.on_commit = metrics.store_commit_saves.observe
     reader_env = settings.relay_reader_env(spec.name)
     reader = None
     if reader_env is not None:

@@ -177,6 +177,8 @@ def test_saves_waiting_for_a_write_are_committed_together_each_with_its_own_ids(
 ) -> None:
     streams = [uuid4() for _ in range(5)]
     waiting: list[tuple[threading.Thread, Outcome, list[StoredEvent]]] = []
+    told: list[int] = []
+    recorder.on_commit = told.append  # as a service's metrics are told
     with first_save_held(recorder, hold, events(streams[0], 1, 2)) as (first, queued):
         for n, stream in enumerate(streams[1:], start=1):
             stored = events(stream, *range(1, n + 1))  # saves of 1, 2, 3 and 4 events
@@ -186,6 +188,7 @@ def test_saves_waiting_for_a_write_are_committed_together_each_with_its_own_ids(
         thread.join(timeout=30)
 
     assert recorder.groups == [1, 4]  # the first alone, the four that waited in one transaction
+    assert told == [1, 4]
     ids = rowids(recorder)
     assert first.error is None and first.ids == [ids[(streams[0], 1)], ids[(streams[0], 2)]]
     for _, outcome, stored in waiting:

@@ -152,6 +152,9 @@ async def test_metrics_count_requests_and_relay_progress(service: Service) -> No
 
     # A created probe has no public form, but the relay still moves past it.
     await eventually_async(published, what="metrics")
+    text = (await client.get("/metrics")).text
+    commits = next(line for line in text.splitlines() if line.startswith("store_commit_saves_count"))
+    assert float(commits.split()[-1]) >= 1  # the probe's save, a transaction of one save
 
 
 async def test_a_retry_with_the_same_idempotency_key_returns_the_first_answer_and_writes_nothing(
