@@ -7,6 +7,7 @@ snapshots), their events after given versions."""
 from __future__ import annotations
 
 import copy
+import functools
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -64,13 +65,18 @@ class _Save:
 
     @property
     def trackings(self) -> list[Tracking]:
-        tracking: Tracking | None = self.kwargs.get("tracking")
-        return [] if tracking is None else [tracking]
+        return _trackings(self.kwargs)
 
     def result(self) -> Sequence[int] | None:
         if self.error is not None:
             raise self.error
         return self.ids
+
+
+def _trackings(kwargs: dict[str, Any]) -> list[Tracking]:
+    """The consumed position a save records with its events (a recorder's `tracking=`), if any."""
+    tracking: Tracking | None = kwargs.get("tracking")
+    return [] if tracking is None else [tracking]
 
 
 def _own_copy(error: BaseException) -> BaseException:
@@ -209,13 +215,7 @@ class BatchedSQLiteProcessRecorder(GroupCommit, SQLiteProcessRecorder):
                 finally:
                     c.execute("RELEASE save")
 
-            def insert(stored_events: Sequence[StoredEvent], trackings: list[Tracking]) -> Sequence[int]:
-                ids = self._insert_rows(c, stored_events)
-                for tracking in trackings:
-                    self._insert_tracking(c, tracking)
-                return ids
-
-            self._insert_together(group, savepoint, insert)
+            self._insert_together(group, savepoint, functools.partial(self._insert, c))
 
     def convert_originator_id(self, originator_id: str) -> UUID | str:
         if self.datastore.originator_id_type == "uuid":
@@ -225,9 +225,14 @@ class BatchedSQLiteProcessRecorder(GroupCommit, SQLiteProcessRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        return self._insert(c, stored_events, _trackings(kwargs))
+
+    def _insert(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], trackings: list[Tracking]
+    ) -> list[int]:
+        """A save's rows (or a group's), then the positions it records; the rows' notification ids."""
         ids = self._insert_rows(c, stored_events)
-        tracking: Tracking | None = kwargs.get("tracking")
-        if tracking is not None:
+        for tracking in trackings:
             self._insert_tracking(c, tracking)
         return ids
 
