@@ -379,6 +379,17 @@ def against_bare(measure: str, ours: list[Posted], bare: list[Posted], target: f
     ).line()
 
 
+def latency_against_bare(ours: list[Posted], bare: list[Posted], q: float, name: str) -> str:
+    """The median over runs of the requests' latency at quantile `q`, against the bare endpoint's."""
+    return Result(
+        f"  its requests' latency, {name}",
+        "ms",
+        statistics.median(p(r.latencies, q) for r in ours),
+        statistics.median(p(r.latencies, q) for r in bare),
+        "bare FastAPI + raw insert",
+    ).line()
+
+
 async def main() -> None:
     header(f"Visits: {N_VISITS} over HTTP from {REPS} reps, {CONCURRENCY} at a time; latency at {RATE:.0f}/s")
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -387,29 +398,13 @@ async def main() -> None:
         repeated = [await visits_rate(tmp, repeated=True) for _ in range(REPEATS)]
         bare = [await bare_rate(tmp) for _ in range(REPEATS)]
         print(against_bare("POST /visits ingested (judged, stored)", ours, bare, 0.6))
-        for q, name in ((0.5, "p50"), (0.99, "p99")):
-            print(
-                Result(
-                    f"  its requests' latency, {name}",
-                    "ms",
-                    statistics.median(p(r.latencies, q) for r in ours),
-                    statistics.median(p(r.latencies, q) for r in bare),
-                    "bare FastAPI + raw insert",
-                ).line()
-            )
+        print(latency_against_bare(ours, bare, 0.5, "p50"))
+        print(latency_against_bare(ours, bare, 0.99, "p99"))
         print(against_bare("  the same, each a duplicate of the rep's before", repeated, bare))
         ours_pg = [await visits_rate(tmp, postgres=True) for _ in range(REPEATS)]
         bare_pg = [await bare_rate(tmp, postgres=True) for _ in range(REPEATS)]
         print(against_bare("POST /visits on PostgreSQL", ours_pg, bare_pg, 0.6))
-        print(
-            Result(
-                "  its requests' latency, p50",
-                "ms",
-                statistics.median(p(r.latencies, 0.5) for r in ours_pg),
-                statistics.median(p(r.latencies, 0.5) for r in bare_pg),
-                "bare FastAPI + raw insert",
-            ).line()
-        )
+        print(latency_against_bare(ours_pg, bare_pg, 0.5, "p50"))
         flag = await visit_to_flag(tmp)
         rtt = await broker_round_trip()
         for q, name in ((0.5, "p50"), (0.99, "p99")):
