@@ -24,19 +24,15 @@ from shared.metrics import Metrics
 from shared.relay import OutboxRelay, ReaderProcess, ReaderSpec
 from shared.settings import AGGREGATE_CACHE_SIZE, cache_env
 from tests.support.probe import ProbeApplication, TallyApplication, tally_handlers, translate
+from tests.support.stores import sqlite_env
 
 KAFKA = os.environ.get("IRONARMY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 N_EVENTS = int(os.environ.get("BENCH_KAFKA_EVENTS", "20000"))
 PER_AGGREGATE = 20
 
 
-def store_env(path: Path) -> dict[str, str]:
-    """A probe's (or a tally's) SQLite store in a file."""
-    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
-
-
 def filled_store(path: Path) -> ProbeApplication:
-    app = ProbeApplication(store_env(path))
+    app = ProbeApplication(sqlite_env(path))
     meta = Meta("bench", "system", datetime.now(UTC))
     for _ in range(N_EVENTS // PER_AGGREGATE):
         probe_id = app.create("p", meta)
@@ -91,7 +87,7 @@ async def raw_producer_rate(payloads: list[tuple[bytes, bytes]]) -> float:
 
 
 def tally_app(path: Path) -> TallyApplication:
-    return TallyApplication({**store_env(path), **cache_env(AGGREGATE_CACHE_SIZE)})  # as a service runs
+    return TallyApplication({**sqlite_env(path), **cache_env(AGGREGATE_CACHE_SIZE)})  # as a service runs
 
 
 async def applied_rate(tally: TallyApplication, topic: str, expected: int) -> float:
@@ -126,7 +122,7 @@ async def rebuild_rate(topic: str, tmp: Path, run: int) -> float:
 async def catch_up_rate(tmp: Path, run: int) -> float:
     """A consumer started again after half of every probe's assignments: the other half go to
     tallies and inbox cursors that its store holds and that it has not cached."""
-    app = ProbeApplication(store_env(tmp / f"c{run}.db"))
+    app = ProbeApplication(sqlite_env(tmp / f"c{run}.db"))
     meta = Meta("bench", "system", datetime.now(UTC))
     probes = [app.create("p", meta) for _ in range(N_EVENTS // PER_AGGREGATE)]
     half = PER_AGGREGATE // 2

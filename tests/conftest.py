@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.support.stores import PG, postgres_env
+from tests.support.stores import PG, postgres_env, sqlite_env
 
 # Every stored event is decoded again as it is encoded and compared type for type (shared.codec);
 # services the e2e tests start inherit it.
@@ -75,7 +75,7 @@ def postgres_dbname() -> Iterator[str]:
 def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
     """The event store's environment: each test using it runs on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        yield {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "store.sqlite")}
+        yield sqlite_env(tmp_path / "store.sqlite")
     else:
         dbname = request.getfixturevalue("postgres_dbname")
         yield postgres_env(dbname)

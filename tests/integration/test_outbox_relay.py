@@ -29,6 +29,7 @@ from shared.relay import OutboxRelay, ReaderProcess, ReaderSpec
 from tests.conftest import REPO, Broker
 from tests.support.kafka_helpers import eventually, read_topic
 from tests.support.probe import REFUSED_REP, ProbeApplication, TallyApplication, tally_handlers, translate
+from tests.support.stores import sqlite_env
 
 
 def meta() -> Meta:
@@ -123,9 +124,7 @@ async def test_stored_events_reach_the_topic_in_order_keyed_by_aggregate(
 async def test_a_save_the_relays_last_read_just_missed_is_sent_without_waiting_to_fall_idle(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    app = ProbeApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "s.db")}
-    )
+    app = ProbeApplication(sqlite_env(tmp_path / "s.db"))
     relay = relay_for(app, f"{topic_prefix}.leads", kafka_bootstrap, idle_seconds=60)
     app.assign_many(app.create("p1", meta()), ["rep-1"], meta())
     loop = asyncio.get_running_loop()
@@ -167,9 +166,7 @@ class PacedRelay(OutboxRelay):
 async def test_a_trickles_rounds_start_a_linger_apart_and_a_round_after_a_quiet_spell_at_once(
     tmp_path: Path,
 ) -> None:
-    app = ProbeApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "s.db")}
-    )
+    app = ProbeApplication(sqlite_env(tmp_path / "s.db"))
     now = [1000.0]
     relay = PacedRelay(
         app,
@@ -224,9 +221,7 @@ async def test_a_relay_that_dies_mid_batch_resends_and_the_consumer_counts_each_
     records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= total + published)
     assert published > 0 and len(records) == total + published  # duplicates really are on the topic
 
-    tally = TallyApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "t.db")}
-    )
+    tally = TallyApplication(sqlite_env(tmp_path / "t.db"))
     consumer = consumer_for(tally, topic, kafka_bootstrap, f"{topic_prefix}.tally")
     last_offsets = {r.partition: r.offset for r in records}  # records are in offset order per partition
     task = asyncio.create_task(consumer.run())
@@ -490,9 +485,7 @@ async def test_a_busy_relay_records_its_position_now_and_then_and_all_of_it_when
 async def test_a_consumer_waiting_for_messages_stops_at_once(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    tally = TallyApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "t.db")}
-    )
+    tally = TallyApplication(sqlite_env(tmp_path / "t.db"))
     consumer = consumer_for(tally, f"{topic_prefix}.quiet", kafka_bootstrap, f"{topic_prefix}.tally")
     consumer.poll_seconds = 120  # a poll that would outlast the test
     task = asyncio.create_task(consumer.run())
@@ -506,9 +499,7 @@ async def test_a_consumer_waiting_for_messages_stops_at_once(
 async def test_a_bounded_replay_applies_every_partition_to_its_end_and_resumes_from_the_store(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    app = ProbeApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "p.db")}
-    )
+    app = ProbeApplication(sqlite_env(tmp_path / "p.db"))
     probe_ids = [app.create(f"p{n}", meta()) for n in range(6)]
     for n, pid in enumerate(probe_ids):
         app.assign_many(pid, [f"rep-{k}" for k in range(n + 1)], meta())
@@ -520,9 +511,7 @@ async def test_a_bounded_replay_applies_every_partition_to_its_end_and_resumes_f
     finally:
         await producer.stop()
     await run_until(relay_for(app, topic, kafka_bootstrap), app)
-    tally = TallyApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "t.db")}
-    )
+    tally = TallyApplication(sqlite_env(tmp_path / "t.db"))
     group = f"{topic_prefix}.replay"
 
     ends = await asyncio.wait_for(consumer_for(tally, topic, kafka_bootstrap, group).run_to_end(), 60)
@@ -547,9 +536,7 @@ async def test_a_bounded_replay_applies_every_partition_to_its_end_and_resumes_f
 async def test_the_same_message_delivered_twice_changes_nothing(
     kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str], tmp_path: Path
 ) -> None:
-    app = ProbeApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "p.db")}
-    )
+    app = ProbeApplication(sqlite_env(tmp_path / "p.db"))
     pid = app.create("p", meta())
     app.assign_many(pid, ["rep-1", "rep-2"], meta())
     topic = f"{topic_prefix}.leads"
@@ -573,9 +560,7 @@ async def test_the_same_message_delivered_twice_changes_nothing(
 async def test_a_poison_message_is_parked_in_the_dead_letter_topic_and_the_consumer_goes_on(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    app = ProbeApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "p.db")}
-    )
+    app = ProbeApplication(sqlite_env(tmp_path / "p.db"))
     pid = app.create("p", meta())
     app.assign_many(pid, ["rep-1"], meta())
     topic = f"{topic_prefix}.leads"
@@ -602,9 +587,7 @@ async def test_a_poison_message_is_parked_in_the_dead_letter_topic_and_the_consu
         await producer.stop()
     await run_until(relay_for(app, topic, kafka_bootstrap), app)
 
-    tally = TallyApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "t.db")}
-    )
+    tally = TallyApplication(sqlite_env(tmp_path / "t.db"))
     consumer = consumer_for(tally, topic, kafka_bootstrap, f"{topic_prefix}.tally")
     task = asyncio.create_task(consumer.run())
     try:
@@ -622,9 +605,7 @@ async def test_a_poison_message_is_parked_in_the_dead_letter_topic_and_the_consu
 async def test_an_event_the_domain_refuses_mid_batch_is_parked_and_the_others_are_applied(
     kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str], tmp_path: Path
 ) -> None:
-    app = ProbeApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "p.db")}
-    )
+    app = ProbeApplication(sqlite_env(tmp_path / "p.db"))
     pid = app.create("p", meta())
     app.assign_many(pid, ["rep-1", REFUSED_REP, "rep-2", "rep-3"], meta())
     topic = f"{topic_prefix}.leads"
@@ -685,12 +666,8 @@ async def test_a_broker_killed_under_steady_load_loses_nothing_and_counts_nothin
 ) -> None:
     """kill -9 of the broker while commands keep coming: every accepted command reaches the
     consumer exactly once in effect, once the broker is back."""
-    app = ProbeApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "p.db")}
-    )
-    tally = TallyApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "t.db")}
-    )
+    app = ProbeApplication(sqlite_env(tmp_path / "p.db"))
+    tally = TallyApplication(sqlite_env(tmp_path / "t.db"))
     topic = f"{topic_prefix}.leads"
     relay = relay_for(app, topic, fault_broker.bootstrap)
     consumer = consumer_for(tally, topic, fault_broker.bootstrap, f"{topic_prefix}.tally")

@@ -1,10 +1,12 @@
-"""Where the local PostgreSQL is (the one .ci/run and deploy/postgres/postgres.sh start), and a
-store environment for a database on it: for the tests and the benchmarks alike. No side effects
-on import (tests/conftest.py turns the codec check on; a benchmark must not)."""
+"""Where the local PostgreSQL is (the one .ci/run and deploy/postgres/postgres.sh start), and the
+store environments of a database on it or of a SQLite file: for the tests and the benchmarks
+alike. No side effects on import (tests/conftest.py turns the codec check on; a benchmark must
+not)."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 PG = {
     "host": os.environ.get("IRONARMY_POSTGRES_HOST", "127.0.0.1"),
@@ -12,6 +14,11 @@ PG = {
     "user": os.environ.get("IRONARMY_POSTGRES_USER", "ironarmy"),
     "password": os.environ.get("IRONARMY_POSTGRES_PASSWORD", "ironarmy"),
 }
+
+
+def sqlite_env(path: Path) -> dict[str, str]:
+    """The store environment of a SQLite database in a file."""
+    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
 
 
 def postgres_env(dbname: str) -> dict[str, str]:

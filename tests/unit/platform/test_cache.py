@@ -26,12 +26,13 @@ from shared.application import (
 from shared.domain import RuleViolated
 from shared.settings import cache_env
 from tests.support.probe import Tally, TallyApplication
+from tests.support.stores import sqlite_env
 from tests.unit.platform.test_snapshots import Counter, Counting
 
 
 def cached_store(path: Path) -> dict[str, str]:
     """A SQLite store in a file, read through a cache of 10 aggregates."""
-    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), **cache_env(10)}
+    return {**sqlite_env(path), **cache_env(10)}
 
 
 def counting(path: Path) -> Counting:
