@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
@@ -32,39 +32,61 @@ from shared.service import ServiceContext
 
 log = logging.getLogger(__name__)
 
+A = TypeVar("A")
+
 _bearer = HTTPBearer(auto_error=False)
 
 
 # The dependencies below are `async def`: they do no I/O, and a plain `def` would cost each
-# request a hop to the thread pool and back per dependency.
-async def get_context(request: Request) -> ServiceContext[Any]:
+# request a hop to the thread pool and back per dependency. Each reads what it needs from the
+# request itself rather than from other dependencies: FastAPI solves a dependency's whole tree
+# again wherever it is used (caching only the calls), ~10 µs a node on every request.
+def _context(request: Request) -> ServiceContext[Any]:
     context: ServiceContext[Any] = request.app.state.context
     return context
 
 
+async def get_context(request: Request) -> ServiceContext[Any]:
+    return _context(request)
+
+
 Context = Annotated[ServiceContext[Any], Depends(get_context)]
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-async def get_principal(
-    context: Context,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+def _principal(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("missing bearer token (Authorization: Bearer <token>)")
-    return context.tokens.verify(credentials.credentials)
+    return _context(request).tokens.verify(credentials.credentials)  # remembered once verified
+
+
+async def get_principal(request: Request, credentials: Bearer) -> Principal:
+    return _principal(request, credentials)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-async def command_meta(request: Request, principal: CurrentPrincipal, context: Context) -> Meta:
+async def command_meta(request: Request, credentials: Bearer) -> Meta:
     """Who is acting, at the service's clock time, in which conversation (request ids)."""
     request_id: str = request.state.request_id
-    return principal.meta(
-        context.clock.now(),
+    return _principal(request, credentials).meta(
+        _context(request).clock.now(),
         correlation_id=request.headers.get("x-correlation-id", request_id),
         causation_id=request_id,
     )
+
+
+def application_dependency(kind: type[A]) -> Any:
+    """`Depends` on the service's application, which must be a `kind` (a service's routes need
+    their own service's)."""
+
+    async def get_application(request: Request) -> A:
+        application = _context(request).application
+        assert isinstance(application, kind), f"these routes need the {kind.__name__}"
+        return application
+
+    return Depends(get_application)
 
 
 CommandMeta = Annotated[Meta, Depends(command_meta)]

@@ -66,3 +66,19 @@ def test_no_input_gets_a_server_error_or_an_answer_outside_the_schema(
             case.call_and_validate(headers=headers, checks=CHECKS)
 
         no_server_error()
+
+
+OPEN = {("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics")}  # for probes and scrapers
+
+
+def test_every_operation_but_the_platforms_open_ones_documents_the_bearer_token(
+    service_app: tuple[FastAPI, dict[str, str]],
+) -> None:
+    app, _ = service_app
+    operations = {
+        (method, path): operation.get("security")
+        for path, methods in app.openapi()["paths"].items()
+        for method, operation in methods.items()
+    }
+    assert {op for op, security in operations.items() if not security} == OPEN
+    assert all(security == [{"HTTPBearer": []}] for op, security in operations.items() if op not in OPEN)

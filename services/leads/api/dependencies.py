@@ -1,19 +1,10 @@
-"""The leads application as a typed FastAPI dependency (tests may override it)."""
+"""The leads application as a typed FastAPI dependency."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
-
 from services.leads.application import LeadsApplication
-from shared.web import Context
+from shared.web import application_dependency
 
-
-async def get_leads(context: Context) -> LeadsApplication:
-    application = context.application
-    assert isinstance(application, LeadsApplication), "the leads routes need the leads service"
-    return application
-
-
-Leads = Annotated[LeadsApplication, Depends(get_leads)]
+Leads = Annotated[LeadsApplication, application_dependency(LeadsApplication)]

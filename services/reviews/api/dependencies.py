@@ -1,19 +1,10 @@
-"""What the reviews routes depend on: the running application, taken from the service context."""
+"""The reviews application as a typed FastAPI dependency."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
-
 from services.reviews.application import ReviewsApplication
-from shared.web import Context
+from shared.web import application_dependency
 
-
-async def get_reviews(context: Context) -> ReviewsApplication:
-    application = context.application
-    assert isinstance(application, ReviewsApplication)
-    return application
-
-
-Reviews = Annotated[ReviewsApplication, Depends(get_reviews)]
+Reviews = Annotated[ReviewsApplication, application_dependency(ReviewsApplication)]

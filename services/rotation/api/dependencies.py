@@ -1,19 +1,10 @@
-"""The rotation application as a typed FastAPI dependency (tests may override it)."""
+"""The rotation application as a typed FastAPI dependency."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
-
 from services.rotation.application import RotationApplication
-from shared.web import Context
+from shared.web import application_dependency
 
-
-async def get_rotation(context: Context) -> RotationApplication:
-    application = context.application
-    assert isinstance(application, RotationApplication), "the rotation routes need the rotation service"
-    return application
-
-
-Rotation = Annotated[RotationApplication, Depends(get_rotation)]
+Rotation = Annotated[RotationApplication, application_dependency(RotationApplication)]

@@ -1,19 +1,10 @@
-"""The visits application as a typed FastAPI dependency (tests may override it)."""
+"""The visits application as a typed FastAPI dependency."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
-
 from services.visits.application import VisitsApplication
-from shared.web import Context
+from shared.web import application_dependency
 
-
-async def get_visits(context: Context) -> VisitsApplication:  # no I/O: no thread hop
-    application = context.application
-    assert isinstance(application, VisitsApplication), "the visits routes need the visits service"
-    return application
-
-
-Visits = Annotated[VisitsApplication, Depends(get_visits)]
+Visits = Annotated[VisitsApplication, application_dependency(VisitsApplication)]
