@@ -191,9 +191,10 @@ class GroupCommit:
 
 
 class BatchedSQLiteProcessRecorder(GroupCommit, SQLiteProcessRecorder):
-    """Notification ids are rowids. Inside the write transaction (SQLite has one writer at a
-    time) a multi-row insert takes consecutive rowids after the largest, so the ids are the
-    range ending at last_insert_rowid(); the first row is looked up to make sure. The ids it
+    """Notification ids are rowids: a single row's is the one its insert reports. Inside the
+    write transaction (SQLite has one writer at a time) a multi-row insert takes consecutive
+    rowids after the largest, so the ids are the range ending at last_insert_rowid(); the first
+    row is looked up to make sure. The ids it
     reads become UUIDs by `uuid_from_hex`. Saves from threads that wait on a write are
     committed together (`GroupCommit`)."""
 
@@ -240,6 +241,11 @@ class BatchedSQLiteProcessRecorder(GroupCommit, SQLiteProcessRecorder):
         """Insert the rows; their notification ids."""
         if not stored_events:
             return []
+        if len(stored_events) == 1:  # the rowid the insert took, without asking
+            s = stored_events[0]
+            row = (_id_text(s.originator_id), s.originator_version, s.topic, s.state)
+            c.execute(self.insert_events_statement, row)
+            return [int(c.lastrowid)]
         rows = []
         key: UUID | str | None = None
         text = ""

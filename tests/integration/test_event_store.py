@@ -21,19 +21,26 @@ def test_saves_say_the_notification_ids_the_store_gave(store_env: dict[str, str]
     app = ProbeApplication(store_env)
     if store_env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
         assert isinstance(app.recorder, BatchedSQLiteProcessRecorder)
-    said = []
+
+    def save(*probes: Probe) -> list[tuple[int, object, int]]:
+        return [
+            (r.notification.id, r.notification.originator_id, r.notification.originator_version)
+            for r in app.save(*probes)
+        ]
+
+    lone = Probe("lone", META)  # saves of a single event: created, then assigned
+    said = save(lone)
+    lone.assign("rep-1", META)
+    said += save(lone)
     for size in (1, 7, 300):
         probes = [Probe(f"p{i}", META) for i in range(size)]
         for probe in probes:
             probe.assign("rep-1", META)
-        said += [
-            (r.notification.id, r.notification.originator_id, r.notification.originator_version)
-            for r in app.save(*probes)
-        ]
+        said += save(*probes)
     stored = [
         (n.id, n.originator_id, n.originator_version) for n in app.recorder.select_notifications(1, 10_000)
     ]
-    assert said == stored and len(stored) == 2 * (1 + 7 + 300)
+    assert said == stored and len(stored) == 2 + 2 * (1 + 7 + 300)
     assert verify(app.process_recorder).broken is None
     app.close()
 
