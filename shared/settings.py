@@ -31,6 +31,10 @@ class ServiceSettings(BaseSettings):
     postgres_pool_size: int = Field(default=4, ge=1)
     # How long to wait for a pooled connection; the library tries 10 times before a 503.
     postgres_connect_timeout: int = Field(default=2, ge=1)
+    # Ask the server (a round trip) before every use of a pooled connection? Not needed: every
+    # store call is retried, and a connection the server dropped fails its first statement,
+    # before anything is written, and is replaced (tests/integration/test_store_outage.py).
+    postgres_pre_ping: bool = False
 
     # Recently used aggregates stay in memory as this process saved them: a service's store has
     # one writing process. A process reading a store that another one writes (`ironarmy replay`
@@ -112,7 +116,7 @@ class ServiceSettings(BaseSettings):
             "POSTGRES_DBNAME": self.postgres_dbname,
             "POSTGRES_POOL_SIZE": str(self.postgres_pool_size),
             "POSTGRES_CONNECT_TIMEOUT": str(self.postgres_connect_timeout),
-            "POSTGRES_PRE_PING": "y",
+            "POSTGRES_PRE_PING": "y" if self.postgres_pre_ping else "n",
             "CREATE_TABLE": "y",
         }
 

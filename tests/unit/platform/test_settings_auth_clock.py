@@ -29,6 +29,12 @@ def test_one_setting_switches_the_store_to_postgres() -> None:
     assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres" and env["POSTGRES_DBNAME"] == "prod"
 
 
+def test_pooled_postgres_connections_are_pinged_before_use_only_when_asked() -> None:
+    assert ServiceSettings(store="postgres").eventsourcing_env("leads")["POSTGRES_PRE_PING"] == "n"
+    pinging = ServiceSettings(store="postgres", postgres_pre_ping=True).eventsourcing_env("leads")
+    assert pinging["POSTGRES_PRE_PING"] == "y"
+
+
 def test_a_service_caches_what_it_saved_unless_another_process_writes_its_store() -> None:
     env = ServiceSettings().eventsourcing_env("leads")
     assert (env["AGGREGATE_CACHE_MAXSIZE"], env["AGGREGATE_CACHE_FASTFORWARD"]) == ("5000", "n")
