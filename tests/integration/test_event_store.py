@@ -3,16 +3,20 @@ all or nothing, and a consumed batch records its position with its events."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from uuid import uuid4
 
+import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from shared.chain import split, verify
 from shared.domain import Meta
 from shared.persistence import BatchedSQLiteProcessRecorder, select_after, select_latest, select_states_at
+from tests.support.kafka_helpers import eventually_blocking
 from tests.support.probe import Probe, ProbeApplication
+from tests.support.stores import PG, postgres_env
 
 META = Meta("u-1", "admin", datetime(2026, 1, 5, 9, tzinfo=UTC))
 
@@ -117,4 +121,36 @@ def test_the_last_events_of_many_streams_and_the_events_after_given_versions_are
     assert [s.state for s in after if s.originator_id == ids[0]] == [
         e.state for e in app.recorder.select_events(ids[0], gt=1)
     ]
+    app.close()
+
+
+def test_a_postgres_save_takes_the_events_tables_lock_and_tells_its_channel(postgres_dbname: str) -> None:
+    """Notification ids are given in commit order only if every save inserts under the events
+    table's lock; listeners of the table's channel hear of every save (as from the library's)."""
+    app = ProbeApplication(postgres_env(postgres_dbname))
+    recorder = app.recorder
+    table, channel = recorder.events_table_name, recorder.channel_name  # type: ignore[attr-defined]
+    with (
+        psycopg.connect(**PG, dbname=postgres_dbname, autocommit=True) as watcher,
+        psycopg.connect(**PG, dbname=postgres_dbname) as holder,
+        ThreadPoolExecutor(1) as thread,
+    ):
+        watcher.execute(f'LISTEN "{channel}"')
+        # Held until holder commits. ROW SHARE lets a plain insert through but not a save, which
+        # takes EXCLUSIVE: only the lock a save takes makes it wait.
+        holder.execute(f'LOCK TABLE "{table}" IN ROW SHARE MODE')
+        saving = thread.submit(app.save, Probe("p", META))
+
+        def save_waits_for_the_lock() -> bool:
+            waiting = watcher.execute(
+                "SELECT count(*) FROM pg_locks WHERE relation = %s::regclass AND NOT granted", (table,)
+            ).fetchone()
+            return waiting is not None and waiting[0] == 1
+
+        eventually_blocking("the save waiting for the table's lock", save_waits_for_the_lock)
+        assert not saving.done() and app.recorder.max_notification_id() is None
+        holder.commit()
+        [recording] = saving.result(timeout=30)
+        assert recording.notification.id == app.recorder.max_notification_id()
+        assert [n.channel for n in watcher.notifies(timeout=10, stop_after=1)] == [channel]
     app.close()
