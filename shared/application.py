@@ -435,13 +435,20 @@ class ServiceApplication(Application[UUID]):
         return ()
 
     def catch_up(self) -> int:
-        """Feed every stored event not yet seen to the read models; returns the log position."""
-        with self._read_lock:
-            while True:
-                notifications = self.recorder.select_notifications(
-                    self._read_position, self.catch_up_batch, inclusive_of_start=False
-                )
+        """Feed every stored event not yet seen to the read models; returns the log position.
+
+        The store is read without holding the read models still: saves meanwhile go on applying
+        their own events (those are then passed over here), instead of waiting for this query."""
+        while True:
+            with self._read_lock:
+                after = self._read_position
+            notifications = self.recorder.select_notifications(
+                after, self.catch_up_batch, inclusive_of_start=False
+            )
+            with self._read_lock:
                 for notification in notifications:
+                    if notification.id <= self._read_position:
+                        continue  # applied meanwhile, by the save that stored it
                     domain_event = self.mapper.to_domain_event(notification)
                     for read_model in self.read_models:
                         read_model.apply(domain_event)
@@ -451,9 +458,10 @@ class ServiceApplication(Application[UUID]):
 
     @contextmanager
     def reading(self) -> Iterator[None]:
-        """Hold the read models still and up to date while a query reads them."""
+        """Hold the read models still while a query reads them, with every event stored before
+        the query began applied."""
+        self.catch_up()
         with self._read_lock:
-            self.catch_up()
             yield
 
     def rebuild_read_models(self) -> int:
