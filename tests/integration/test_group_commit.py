@@ -1,6 +1,6 @@
 """Group commit, on SQLite and on PostgreSQL: saves from threads that wait while another save is
-written are written together, in one transaction, each with its own notification ids, and each
-still all or nothing."""
+written are written together, in one transaction (on PostgreSQL, saves that record no position:
+one statement), each with its own notification ids, and each still all or nothing."""
 
 from __future__ import annotations
 
@@ -70,7 +70,23 @@ class CountingSQLite(Counting, BatchedSQLiteProcessRecorder):
 
 
 class CountingPostgres(Counting, GroupedPostgresProcessRecorder):
-    pass
+    """A group that records no position is one statement here, committed as it runs: told to
+    fail, that statement fails, as a server failing it would."""
+
+    _grouped = False
+
+    def _write_group(self, group: list[_Save]) -> None:
+        self._grouped = True
+        try:
+            super()._write_group(group)
+        finally:
+            self._grouped = False
+
+    def _insert_alone(self, stored_events: Sequence[StoredEvent]) -> Sequence[int]:
+        if self._grouped and self.fail_groups is not None:
+            raise self.fail_groups
+        ids: Sequence[int] = super()._insert_alone(stored_events)
+        return ids
 
 
 @pytest.fixture
@@ -221,6 +237,26 @@ def test_a_save_refused_in_a_group_fails_alone(recorder: Counting, hold: Hold) -
     assert set(ids) == {(taken, 1), (fresh, 1), (fresh, 2)}  # nothing of the refused ones
     assert ok[1].ids == [ids[(fresh, 1)], ids[(fresh, 2)]]
     assert recorder.max_tracking_id("upstream") == 8
+
+
+def test_a_save_refused_in_a_group_without_positions_fails_alone(recorder: Counting, hold: Hold) -> None:
+    taken, fresh, other = uuid4(), uuid4(), uuid4()
+    with first_save_held(recorder, hold, events(taken, 1)) as (first, queued):
+        ok = save_in_thread(recorder, events(fresh, 1, 2))
+        queued(1)
+        clash = save_in_thread(recorder, events(taken, 1, 2))  # version 1 is the first save's
+        queued(2)
+        also_ok = save_in_thread(recorder, events(other, 1))
+        queued(3)
+    for thread, _ in (ok, clash, also_ok):
+        thread.join(timeout=30)
+
+    assert recorder.groups == [1, 3]
+    assert first.error is None and ok[1].error is None and also_ok[1].error is None
+    assert isinstance(clash[1].error, IntegrityError) and clash[1].ids is None
+    ids = rowids(recorder)
+    assert set(ids) == {(taken, 1), (fresh, 1), (fresh, 2), (other, 1)}  # nothing of the refused one
+    assert ok[1].ids == [ids[(fresh, 1)], ids[(fresh, 2)]] and also_ok[1].ids == [ids[(other, 1)]]
 
 
 @pytest.mark.parametrize("failure", [DatabaseError("disk I/O error"), Unusual("disk I/O error", "sector 7")])
