@@ -6,6 +6,7 @@ snapshots), their events after given versions."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import sqlite3
@@ -164,9 +165,13 @@ class GroupCommit:
         group: list[_Save],
         savepoint: Callable[[], AbstractContextManager[Any]],
         insert: Callable[[Sequence[StoredEvent], list[Tracking]], Sequence[int]],
+        *,
+        each_committed: bool = False,
     ) -> None:
-        """Inside the group's transaction: all its rows and positions in one insert; when any of
-        it is refused, save by save instead, each in a savepoint of its own."""
+        """All the group's rows and positions in one insert; when any of it is refused, save by
+        save instead, each in a savepoint of its own, and a refused save fails alone. Inside a
+        transaction any other error fails the group; when each insert commits on its own
+        (`each_committed`), every save keeps its own outcome."""
         for save in group:  # a retried transaction starts again
             save.ids, save.error = None, None
         try:
@@ -183,6 +188,10 @@ class GroupCommit:
                 except _REFUSED as error:
                     save.error = error if isinstance(error, IntegrityError) else IntegrityError(str(error))
                     save.error.__cause__ = error
+                except Exception as error:
+                    if not each_committed:
+                        raise
+                    save.error = error  # its own: the saves before it are written, and stay
             return
         start = 0
         for save in group:
@@ -362,23 +371,10 @@ class GroupedPostgresProcessRecorder(GroupCommit, PostgresProcessRecorder):
             self._write_group_in_transaction(group)
             return
         # No positions (requests' saves): the whole group is one statement; should any of it be
-        # refused, each save is a statement of its own, and has its own outcome.
-        for save in group:
-            save.ids, save.error = None, None
-        try:
-            ids = self._insert_alone([stored for save in group for stored in save.stored_events])
-        except _REFUSED:
-            for save in group:
-                try:
-                    save.ids = self._insert_alone(save.stored_events)
-                except BaseException as error:  # this save's own outcome; the others stand
-                    save.error = error
-            return
-        start = 0
-        for save in group:
-            end = start + len(save.stored_events)
-            save.ids = ids[start:end]
-            start = end
+        # refused, each save is a statement of its own.
+        self._insert_together(
+            group, contextlib.nullcontext, lambda stored, _: self._insert_alone(stored), each_committed=True
+        )
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's insert
     def _write_group_in_transaction(self, group: list[_Save]) -> None:

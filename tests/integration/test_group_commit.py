@@ -28,7 +28,7 @@ from shared.persistence import (
 )
 from tests.support.kafka_helpers import eventually_blocking
 from tests.support.probe import ProbeApplication
-from tests.support.stores import PG
+from tests.support.stores import PG, postgres_env
 
 META = Meta("u-1", "admin", datetime(2026, 1, 5, 9, tzinfo=UTC))
 
@@ -59,8 +59,9 @@ class Counting(GroupCommit):
         group: list[_Save],
         savepoint: Callable[[], AbstractContextManager[Any]],
         insert: Callable[[Sequence[StoredEvent], list[Tracking]], Sequence[int]],
+        **kwargs: Any,
     ) -> None:
-        super()._insert_together(group, savepoint, insert)
+        super()._insert_together(group, savepoint, insert, **kwargs)
         if self.fail_groups is not None:
             raise self.fail_groups
 
@@ -74,6 +75,7 @@ class CountingPostgres(Counting, GroupedPostgresProcessRecorder):
     fail, that statement fails, as a server failing it would."""
 
     _grouped = False
+    failing_streams: frozenset[UUID] = frozenset()  # a save of only these fails, not refused
 
     def _write_group(self, group: list[_Save]) -> None:
         self._grouped = True
@@ -85,6 +87,8 @@ class CountingPostgres(Counting, GroupedPostgresProcessRecorder):
     def _insert_alone(self, stored_events: Sequence[StoredEvent]) -> Sequence[int]:
         if self._grouped and self.fail_groups is not None:
             raise self.fail_groups
+        if stored_events and {s.originator_id for s in stored_events} <= self.failing_streams:
+            raise DatabaseError("the server went away")
         ids: Sequence[int] = super()._insert_alone(stored_events)
         return ids
 
@@ -128,15 +132,21 @@ def hold(recorder: Counting, store_env: dict[str, str]) -> Hold:
                 blocker.close()
             return
         assert isinstance(recorder, GroupedPostgresProcessRecorder)
-        with psycopg.connect(**PG, dbname=store_env["POSTGRES_DBNAME"]) as connection:
-            table = Identifier(recorder.datastore.schema, recorder.events_table_name)
-            connection.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table))
-            try:
-                yield
-            finally:
-                connection.rollback()
+        with events_table_held(recorder, store_env["POSTGRES_DBNAME"]):
+            yield
 
     return held
+
+
+@contextmanager
+def events_table_held(recorder: GroupedPostgresProcessRecorder, dbname: str) -> Iterator[None]:
+    with psycopg.connect(**PG, dbname=dbname) as connection:
+        table = Identifier(recorder.datastore.schema, recorder.events_table_name)
+        connection.execute(SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(table))
+        try:
+            yield
+        finally:
+            connection.rollback()
 
 
 def events(stream: UUID, *versions: int) -> list[StoredEvent]:
@@ -257,6 +267,46 @@ def test_a_save_refused_in_a_group_without_positions_fails_alone(recorder: Count
     ids = rowids(recorder)
     assert set(ids) == {(taken, 1), (fresh, 1), (fresh, 2), (other, 1)}  # nothing of the refused one
     assert ok[1].ids == [ids[(fresh, 1)], ids[(fresh, 2)]] and also_ok[1].ids == [ids[(other, 1)]]
+
+
+def test_on_postgresql_each_save_of_a_group_written_alone_keeps_its_own_outcome(postgres_dbname: str) -> None:
+    """A group without positions written save by save (one was refused): each save is committed
+    on its own, so a save failing then fails alone, and the saves written before and after it
+    are told they were."""
+    env = {**postgres_env(postgres_dbname), "PROCESS_RECORDER_TOPIC": get_topic(CountingPostgres)}
+    app = ProbeApplication(env)
+    recorder = app.recorder
+    assert isinstance(recorder, CountingPostgres)
+
+    def hold() -> AbstractContextManager[None]:
+        return events_table_held(recorder, postgres_dbname)
+
+    taken, before, failing, after = uuid4(), uuid4(), uuid4(), uuid4()
+    recorder.failing_streams = frozenset({failing})
+    with first_save_held(recorder, hold, events(taken, 1)) as (first, queued):
+        saves = {}
+        for n, (name, stored) in enumerate(
+            [
+                ("before", events(before, 1)),
+                ("clash", events(taken, 1)),
+                ("failing", events(failing, 1)),
+                ("after", events(after, 1)),
+            ],
+            start=1,
+        ):
+            saves[name] = save_in_thread(recorder, stored)
+            queued(n)
+    for thread, _ in saves.values():
+        thread.join(timeout=30)
+
+    assert recorder.groups == [1, 4]
+    assert isinstance(saves["clash"][1].error, IntegrityError)
+    assert isinstance(saves["failing"][1].error, DatabaseError) and saves["failing"][1].ids is None
+    ids = rowids(recorder)
+    assert set(ids) == {(taken, 1), (before, 1), (after, 1)}
+    assert first.error is None
+    assert saves["before"][1].ids == [ids[(before, 1)]] and saves["after"][1].ids == [ids[(after, 1)]]
+    app.close()
 
 
 @pytest.mark.parametrize("failure", [DatabaseError("disk I/O error"), Unusual("disk I/O error", "sector 7")])
