@@ -77,6 +77,9 @@ async def command_meta(request: Request, credentials: Bearer) -> Meta:
     )
 
 
+CommandMeta = Annotated[Meta, Depends(command_meta)]
+
+
 def application_dependency(kind: type[A]) -> Any:
     """`Depends` on the service's application, which must be a `kind` (a service's routes need
     their own service's)."""
@@ -87,9 +90,6 @@ def application_dependency(kind: type[A]) -> Any:
         return application
 
     return Depends(get_application)
-
-
-CommandMeta = Annotated[Meta, Depends(command_meta)]
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
