@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import REPEATS, Result, header
+from bench.common import Result, header, in_turns
 from shared.consumer import ExactlyOnceConsumer
 from shared.domain import Meta
 from shared.events.catalog import decode
@@ -180,9 +180,17 @@ async def main() -> None:
         app = filled_store(tmp / "store.db")
         outgoing, _ = probe_relay(app, "x", batch_size=N_EVENTS * 2).read_batch(0)
         payloads = [(o.key, o.value) for o in outgoing]
-        ours = statistics.median([(await publish_all(app, "process"))[1] for _ in range(REPEATS)])
-        in_thread = statistics.median([(await publish_all(app))[1] for _ in range(REPEATS)])
-        raw = statistics.median([await raw_producer_rate(payloads) for _ in range(REPEATS)])
+
+        async def relayed(_: int) -> float:
+            return (await publish_all(app, "process"))[1]
+
+        async def relayed_in_thread(_: int) -> float:
+            return (await publish_all(app))[1]
+
+        ours, in_thread, raw = map(
+            statistics.median,
+            await in_turns(relayed, relayed_in_thread, lambda _: raw_producer_rate(payloads)),
+        )
         print(Result("outbox relay to Kafka", "events/s", ours, raw, "raw aiokafka producer", 0.7).line())
         print(
             Result(
@@ -191,11 +199,18 @@ async def main() -> None:
         )
 
         topic, _ = await publish_all(app)
-        ours = statistics.median([await rebuild_rate(topic, tmp, i) for i in range(REPEATS)])
-        raw = statistics.median([await raw_consumer_rate([topic], N_EVENTS) for _ in range(REPEATS)])
-        print(against_raw_consumer("consumer rebuild from Kafka (apply+track)", ours, raw))
-        ours = statistics.median([await catch_up_rate(tmp, i) for i in range(REPEATS)])
-        print(against_raw_consumer("consumer catching up, its aggregates stored, none cached", ours, raw))
+        rebuilt, raw, caught_up = map(
+            statistics.median,
+            await in_turns(
+                lambda i: rebuild_rate(topic, tmp, i),
+                lambda _: raw_consumer_rate([topic], N_EVENTS),
+                lambda i: catch_up_rate(tmp, i),
+            ),
+        )
+        print(against_raw_consumer("consumer rebuild from Kafka (apply+track)", rebuilt, raw))
+        print(
+            against_raw_consumer("consumer catching up, its aggregates stored, none cached", caught_up, raw)
+        )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.bench_kafka import against_raw_consumer, raw_consumer_rate
-from bench.common import REPEATS, header
+from bench.common import header, in_turns
 from services.visits.application import VisitsApplication
 from services.visits.domain.values import GeoPoint
 from services.visits.policy import VisitsPolicy
@@ -123,9 +123,13 @@ async def main() -> None:
         tmp = Path(tmp_name)
         prefix, policy = await stocked_topics(tmp)
         count = await messages(prefix)
-        ours = statistics.median([await replay_rate(tmp, prefix, policy, count) for _ in range(REPEATS)])
         topics = [f"{prefix}.leads", f"{prefix}.visits"]
-        raw = statistics.median([await raw_consumer_rate(topics, count) for _ in range(REPEATS)])
+        ours, raw = map(
+            statistics.median,
+            await in_turns(
+                lambda _: replay_rate(tmp, prefix, policy, count), lambda _: raw_consumer_rate(topics, count)
+            ),
+        )
         print(against_raw_consumer(f"visits replayed from the topics ({count:,} messages)", ours, raw))
 
 

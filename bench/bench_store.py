@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import statistics
 import tempfile
 import time
 import uuid
@@ -18,7 +17,7 @@ from uuid import UUID
 import psycopg
 from eventsourcing.domain import Aggregate, event
 
-from bench.common import PG, REPEATS, Result, fresh_database, header
+from bench.common import PG, Result, fresh_database, header, medians_in_turns
 from shared.application import ServiceApplication
 from shared.domain import Meta
 from tests.support.stores import postgres_env, sqlite_env
@@ -51,24 +50,20 @@ class BenchApplication(ServiceApplication):
     pass
 
 
-def timed_saves(app_for: Callable[[int], BenchApplication], count: int) -> float:
-    """Append rate of save() alone: the aggregates are made before the clock starts."""
-    rates = []
-    for i in range(REPEATS):
-        app = app_for(i)
-        accounts = make_accounts(N_AGGREGATES)
-        started = time.perf_counter()
-        app.save(*accounts)
-        rates.append(count / (time.perf_counter() - started))
-        app.close()
-    return statistics.median(rates)
+def save_rate(app: BenchApplication) -> float:
+    """Events/s of save() alone: the aggregates are made before the clock starts."""
+    accounts = make_accounts(N_AGGREGATES)
+    started = time.perf_counter()
+    app.save(*accounts)
+    seconds = time.perf_counter() - started
+    app.close()
+    return N_AGGREGATES * EVENTS_PER / seconds
 
 
-def insert_rate(count: int, insert: Callable[[int], float]) -> float:
-    """Rows/s of the raw insert: the median over repeats, each timing only the insert and its
-    commit (its table made and its connection opened and closed off the clock), as `timed_saves`
-    times only the save."""
-    return statistics.median(count / insert(i) for i in range(REPEATS))
+def insert_rate(seconds: float) -> float:
+    """Rows/s of a raw insert, from the time of the insert and its commit alone (its table made and
+    its connection opened and closed off the clock), as `save_rate` times only the save."""
+    return N_AGGREGATES * EVENTS_PER / seconds
 
 
 def stored_rows(app: BenchApplication, key: Callable[[UUID], Any]) -> list[tuple[Any, int, str, bytes]]:
@@ -81,8 +76,6 @@ def stored_rows(app: BenchApplication, key: Callable[[UUID], Any]) -> list[tuple
 
 
 def bench_sqlite(tmp: Path) -> Result:
-    count = N_AGGREGATES * EVENTS_PER
-
     def sqlite_app(name: str) -> BenchApplication:
         return BenchApplication(sqlite_env(tmp / name))
 
@@ -104,13 +97,11 @@ def bench_sqlite(tmp: Path) -> Result:
         conn.close()
         return seconds
 
+    ours, baseline = medians_in_turns(
+        lambda i: save_rate(sqlite_app(f"o{i}.db")), lambda i: insert_rate(raw(i))
+    )
     return Result(
-        "event-store append, SQLite",
-        "events/s",
-        timed_saves(lambda i: sqlite_app(f"o{i}.db"), count),
-        insert_rate(count, raw),
-        "raw batched INSERT, sqlite3",
-        0.5,
+        "event-store append, SQLite", "events/s", ours, baseline, "raw batched INSERT, sqlite3", 0.5
     )
 
 
@@ -118,7 +109,6 @@ def bench_postgres() -> list[Result]:
     """Against a raw INSERT of the rows as arrays in binary (as our recorder writes them; the
     fastest raw insert found, ~1.6 times executemany's rate here) and, on a line of its own,
     against executemany."""
-    count = N_AGGREGATES * EVENTS_PER
     with fresh_database() as dbname:
         env = postgres_env(dbname)
         app = BenchApplication(env)
@@ -155,13 +145,17 @@ def bench_postgres() -> list[Result]:
                 rows,
             )
 
-        ours = timed_saves(lambda _: BenchApplication(env), count)
+        ours, by_arrays, by_executemany = medians_in_turns(
+            lambda _: save_rate(BenchApplication(env)),
+            lambda i: insert_rate(raw(arrays)(i)),
+            lambda i: insert_rate(raw(executemany)(i)),
+        )
         results = [
             Result(
                 "event-store append, PostgreSQL",
                 "events/s",
                 ours,
-                insert_rate(count, raw(arrays)),
+                by_arrays,
                 "raw INSERT of the rows as binary arrays, psycopg",
                 0.5,
             ),
@@ -169,7 +163,7 @@ def bench_postgres() -> list[Result]:
                 "  the same, against executemany",
                 "events/s",
                 ours,
-                insert_rate(count, raw(executemany)),
+                by_executemany,
                 "raw executemany INSERT, psycopg",
             ),
         ]

@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
-from bench.common import PG, REPEATS, Result, fresh_database, header
+from bench.common import PG, REPEATS, Result, fresh_database, header, in_turns
 from services.visits.api.schemas import VisitCreate, VisitCreatedPublic
 from services.visits.application import VisitsApplication
 from services.visits.domain.values import GeoPoint
@@ -394,19 +394,13 @@ async def main() -> None:
     header(f"Visits: {N_VISITS} over HTTP from {REPS} reps, {CONCURRENCY} at a time; latency at {RATE:.0f}/s")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        # Ours and the baselines in turns: a shared machine slowing down or speeding up
-        # during the run then moves both alike.
-        ours: list[Posted] = []
-        repeated: list[Posted] = []
-        bare: list[Posted] = []
-        ours_pg: list[Posted] = []
-        bare_pg: list[Posted] = []
-        for _ in range(REPEATS):
-            ours.append(await visits_rate(tmp))
-            bare.append(await bare_rate(tmp))
-            repeated.append(await visits_rate(tmp, repeated=True))
-            ours_pg.append(await visits_rate(tmp, postgres=True))
-            bare_pg.append(await bare_rate(tmp, postgres=True))
+        ours, bare, repeated, ours_pg, bare_pg = await in_turns(
+            lambda _: visits_rate(tmp),
+            lambda _: bare_rate(tmp),
+            lambda _: visits_rate(tmp, repeated=True),
+            lambda _: visits_rate(tmp, postgres=True),
+            lambda _: bare_rate(tmp, postgres=True),
+        )
         print(against_bare("POST /visits ingested (judged, stored)", ours, bare, 0.6))
         print(latency_against_bare(ours, bare, 0.5, "p50"))
         print(latency_against_bare(ours, bare, 0.99, "p99"))

@@ -7,10 +7,11 @@ import platform
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import psycopg
 
@@ -19,6 +20,7 @@ from shared.runtime import tune_gc
 from tests.support.stores import PG  # the local PostgreSQL the tests use (IRONARMY_POSTGRES_*)
 
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+T = TypeVar("T")
 
 tune_gc()  # as every service process runs (shared.web's lifespan)
 
@@ -44,6 +46,22 @@ class Result:
             f"{self.measure:<48} ours {self.ours:>12,.1f} {self.unit:<10} "
             f"baseline ({self.baseline_name}) {self.baseline:>12,.1f}  ratio {self.ratio:5.2f}{verdict}"
         )
+
+
+# Ours and its baselines are run in turns, repeat by repeat (ours, the baseline, ours again …):
+# a shared machine slowing down or speeding up during a benchmark then moves both sides alike.
+
+
+def medians_in_turns(*runs: Callable[[int], float]) -> list[float]:
+    """Each run's median over REPEATS, the runs taken in turns (each called with the repeat)."""
+    results = [[run(i) for run in runs] for i in range(REPEATS)]
+    return [statistics.median(column) for column in zip(*results, strict=True)]
+
+
+async def in_turns(*runs: Callable[[int], Awaitable[T]]) -> list[list[T]]:
+    """Each run's results over REPEATS, the runs taken in turns (each awaited with the repeat)."""
+    results = [[await run(i) for run in runs] for i in range(REPEATS)]
+    return [list(column) for column in zip(*results, strict=True)]
 
 
 def median_rate(count: int, run: Callable[[int], None], repeats: int = REPEATS) -> float:
