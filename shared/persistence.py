@@ -21,6 +21,7 @@ from eventsourcing.persistence import (
     AggregateRecorder,
     IntegrityError,
     InterfaceError,
+    Notification,
     OperationalError,
     ProgrammingError,
     StoredEvent,
@@ -29,6 +30,7 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteCursor, SQLiteProcessRecorder
 from eventsourcing.utils import retry
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 
@@ -328,6 +330,39 @@ class GroupedPostgresProcessRecorder(GroupCommit, PostgresProcessRecorder):
         self.insert_rows_statement = SQL("SELECT notification_id FROM {function}(%b, %b, %b, %b)").format(
             function=function
         )
+        select = "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{} "
+        self.select_notifications_statements = {
+            inclusive: SQL(
+                select + f"WHERE notification_id {'>=' if inclusive else '>'} %s "
+                "ORDER BY notification_id LIMIT %s"
+            ).format(schema, table)
+            for inclusive in (True, False)
+        }
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """The library's, for the form the relay and the read models ask for (from a position, up
+        to a number) with rows as tuples in binary: ~0.6 µs a row of CPU against ~3 µs as dicts."""
+        if start is None or stop is not None or topics:
+            library: Sequence[Notification] = super().select_notifications(
+                start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+            )
+            return library
+        statement = self.select_notifications_statements[inclusive_of_start]
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(statement, (start, limit), prepare=True, binary=True)
+            return [
+                Notification(originator_id, version, topic, bytes(state), notification_id)
+                for notification_id, originator_id, version, topic, state in curs.fetchall()
+            ]
 
     def _insert_stored_events(
         self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **_: Any

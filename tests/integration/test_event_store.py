@@ -10,10 +10,17 @@ from uuid import uuid4
 import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.postgres import PostgresProcessRecorder
 
 from shared.chain import split, verify
 from shared.domain import Meta
-from shared.persistence import BatchedSQLiteProcessRecorder, select_after, select_latest, select_states_at
+from shared.persistence import (
+    BatchedSQLiteProcessRecorder,
+    GroupedPostgresProcessRecorder,
+    select_after,
+    select_latest,
+    select_states_at,
+)
 from tests.support.kafka_helpers import eventually_blocking
 from tests.support.probe import Probe, ProbeApplication
 from tests.support.stores import PG, postgres_env
@@ -153,4 +160,28 @@ def test_a_postgres_save_takes_the_events_tables_lock_and_tells_its_channel(post
         [recording] = saving.result(timeout=30)
         assert recording.notification.id == app.recorder.max_notification_id()
         assert [n.channel for n in watcher.notifies(timeout=10, stop_after=1)] == [channel]
+    app.close()
+
+
+def test_postgres_reads_the_log_as_the_library_does(postgres_dbname: str) -> None:
+    app = ProbeApplication(postgres_env(postgres_dbname))
+    probes = [Probe(f"p{i}", META) for i in range(20)]
+    for probe in probes:
+        probe.assign("rep-1", META)
+    app.save(*probes)
+    recorder = app.recorder
+    assert isinstance(recorder, GroupedPostgresProcessRecorder)
+    for start, limit, inclusive, expected in [
+        (1, 100, True, 40),
+        (0, 3, False, 3),
+        (5, 7, False, 7),
+        (5, 7, True, 7),
+        (38, 10, False, 2),
+        (40, 10, False, 0),
+    ]:
+        ours = recorder.select_notifications(start, limit, inclusive_of_start=inclusive)
+        library = PostgresProcessRecorder.select_notifications(
+            recorder, start, limit, inclusive_of_start=inclusive
+        )
+        assert list(ours) == list(library) and len(ours) == expected
     app.close()
