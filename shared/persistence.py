@@ -339,7 +339,6 @@ class GroupedPostgresProcessRecorder(GroupCommit, PostgresProcessRecorder):
             for inclusive in (True, False)
         }
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's
     def select_notifications(
         self,
         start: int | None,
@@ -349,14 +348,20 @@ class GroupedPostgresProcessRecorder(GroupCommit, PostgresProcessRecorder):
         *,
         inclusive_of_start: bool = True,
     ) -> Sequence[Notification]:
-        """The library's, for the form the relay and the read models ask for (from a position, up
-        to a number) with rows as tuples in binary: ~0.6 µs a row of CPU against ~3 µs as dicts."""
+        """The library's; the form the relay, catch-up and `verify` ask for (from a position, up
+        to a number of rows) read as tuples in binary: 1.2–2.6 µs a row of CPU in a batch of 1,000,
+        against ~3 µs as the library's dicts."""
         if start is None or stop is not None or topics:
-            library: Sequence[Notification] = super().select_notifications(
+            notifications: Sequence[Notification] = super().select_notifications(
                 start, limit, stop, topics, inclusive_of_start=inclusive_of_start
             )
-            return library
-        statement = self.select_notifications_statements[inclusive_of_start]
+        else:
+            notifications = self._select_from(start, limit, inclusive_of_start)
+        return notifications
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's
+    def _select_from(self, start: int, limit: int, inclusive: bool) -> list[Notification]:
+        statement = self.select_notifications_statements[inclusive]
         with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(statement, (start, limit), prepare=True, binary=True)
             return [
