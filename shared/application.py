@@ -25,7 +25,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
-from eventsourcing.utils import strtobool
+from eventsourcing.utils import get_topic, strtobool
 
 from shared.chain import ChainedEventStore, ChainedMapper
 from shared.domain import Conflict, DomainError, Meta, stable_id
@@ -499,25 +499,17 @@ class ServiceApplication(Application[UUID]):
 
     def construct_recorder(self) -> ProcessRecorder:
         """The library's process recorder for the store, or ours where we have one (a recorder
-        named by PROCESS_RECORDER_TOPIC wins): on SQLite and on PostgreSQL, with group commit."""
+        named by PROCESS_RECORDER_TOPIC wins): on SQLite and on PostgreSQL, with group commit.
+        Ours is named to the library's factory, which makes it as its own (its tables' names,
+        their creation)."""
         factory = self.factory
-        recorder: ProcessRecorder
-        if factory.env.get(factory.PROCESS_RECORDER_TOPIC):
-            return factory.process_recorder()
-        if isinstance(factory, SQLiteFactory):
-            recorder = BatchedSQLiteProcessRecorder(datastore=factory.datastore)
-        elif isinstance(factory, PostgresFactory):
-            name = factory.env.name.lower()  # the tables as the library's factory names them
-            recorder = GroupedPostgresProcessRecorder(
-                datastore=factory.datastore,
-                events_table_name=f"{name or 'stored'}_events",
-                tracking_table_name=f"{name or 'notification'}_tracking",
-            )
-        else:
-            return factory.process_recorder()
-        if factory.env_create_table():
-            recorder.create_table()
-        return recorder
+        for store, ours in (
+            (SQLiteFactory, BatchedSQLiteProcessRecorder),
+            (PostgresFactory, GroupedPostgresProcessRecorder),
+        ):
+            if isinstance(factory, store) and not factory.env.get(factory.PROCESS_RECORDER_TOPIC):
+                factory.env[factory.PROCESS_RECORDER_TOPIC] = get_topic(ours)
+        return factory.process_recorder()
 
     @property
     def process_recorder(self) -> ProcessRecorder:
