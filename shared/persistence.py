@@ -109,7 +109,7 @@ class GroupCommit:
     and only that one fails. A save with nothing waiting is written as before.
 
     A recorder says how it writes one save (`_write_one`) and a group (`_write_group`, which
-    opens a transaction and hands `_insert_together` its savepoints and its insert)."""
+    hands `_insert_together` its savepoints and its insert, in the group's transaction)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -398,12 +398,16 @@ class GroupedPostgresProcessRecorder(GroupCommit, PostgresProcessRecorder):
             ids = self._insert_alone(stored_events)
         return ids
 
+    def _insert_rows(self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent]) -> Sequence[int]:
+        """The rows, by the insert function; their notification ids."""
+        self._insert_stored_events(curs, stored_events)
+        return self._fetch_ids_after_insert_events(curs, stored_events)
+
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's insert
     def _insert_alone(self, stored_events: Sequence[StoredEvent]) -> Sequence[int]:
         """One statement, which the server commits (the pool's connections are in autocommit)."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            self._insert_stored_events(curs, stored_events)
-            return self._fetch_ids_after_insert_events(curs, stored_events)
+            return self._insert_rows(curs, stored_events)
 
     def _write_group(self, group: list[_Save]) -> None:
         if any(save.trackings for save in group):
@@ -422,10 +426,7 @@ class GroupedPostgresProcessRecorder(GroupCommit, PostgresProcessRecorder):
             def insert(stored_events: Sequence[StoredEvent], trackings: list[Tracking]) -> Sequence[int]:
                 for tracking in trackings:  # the positions, then the events, as the library does
                     self._insert_tracking(curs, tracking)
-                if not stored_events:
-                    return []
-                self._insert_stored_events(curs, stored_events)
-                return self._fetch_ids_after_insert_events(curs, stored_events)
+                return self._insert_rows(curs, stored_events) if stored_events else []
 
             self._insert_together(group, conn.transaction, insert)  # a nested transaction: a savepoint
 
