@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from bench.common import medians_in_turns, seconds
 from services.rotation.application import RotationApplication
 from services.rotation.domain.due import ManagerRecord
 from services.rotation.domain.solver import Plan, solve_rotation
@@ -54,15 +52,6 @@ def staffed_application(
     return app
 
 
-def median_seconds(run: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=int, default=300)
@@ -78,8 +67,15 @@ def main() -> None:
         raise SystemExit(f"no plan: {result.reasons}")
 
     matrix = np.random.default_rng(args.seed).random((args.size, args.size))
-    solve = median_seconds(lambda: solve_rotation(managers, regions, history, as_of, policy), args.repeat)
-    bare = median_seconds(lambda: linear_sum_assignment(matrix), args.repeat)
+    # The same plan as the service makes it: read model → planning data → solver (no history
+    # of earlier postings here, so the no-return rule forbids only the current region).
+    app = staffed_application(managers, regions, policy)
+    solve, bare, preview = medians_in_turns(
+        seconds(lambda _: solve_rotation(managers, regions, history, as_of, policy)),
+        seconds(lambda _: linear_sum_assignment(matrix)),
+        seconds(lambda _: app.preview_plan(as_of)),
+        repeats=args.repeat,
+    )
 
     print(
         f"plan: {len(result.moves)} moves for {args.size} managers × {args.size} regions, "
@@ -89,10 +85,6 @@ def main() -> None:
     print(f"bare linear_sum_assignment {args.size}×{args.size} median: {bare * 1000:8.2f} ms")
     print(f"ratio (plan / bare solver): {solve / bare:.1f}×")
 
-    # The same plan as the service makes it: read model → planning data → solver (no history
-    # of earlier postings here, so the no-return rule forbids only the current region).
-    app = staffed_application(managers, regions, policy)
-    preview = median_seconds(lambda: app.preview_plan(as_of), args.repeat)
     print(f"RotationApplication.preview_plan median over {args.repeat}: {preview * 1000:8.2f} ms")
     print(f"ratio (application preview / bare solver): {preview / bare:.1f}×")
 

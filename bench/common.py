@@ -52,9 +52,9 @@ class Result:
 # a shared machine slowing down or speeding up during a benchmark then moves both sides alike.
 
 
-def medians_in_turns(*runs: Callable[[int], float]) -> list[float]:
-    """Each run's median over REPEATS, the runs taken in turns (each called with the repeat)."""
-    results = [[run(i) for run in runs] for i in range(REPEATS)]
+def medians_in_turns(*runs: Callable[[int], float], repeats: int = REPEATS) -> list[float]:
+    """Each run's median over `repeats`, the runs taken in turns (each called with the repeat)."""
+    results = [[run(i) for run in runs] for i in range(repeats)]
     return [statistics.median(column) for column in zip(*results, strict=True)]
 
 
@@ -64,14 +64,15 @@ async def in_turns(*runs: Callable[[int], Awaitable[T]]) -> list[list[T]]:
     return [list(column) for column in zip(*results, strict=True)]
 
 
-def median_rate(count: int, run: Callable[[int], None], repeats: int = REPEATS) -> float:
-    """Items per second: the median over repeats of `count / seconds(run(i))`."""
-    rates = []
-    for i in range(repeats):
+def seconds(run: Callable[[int], object]) -> Callable[[int], float]:
+    """`run` (called with the repeat), answering how many seconds it took."""
+
+    def timed(i: int) -> float:
         started = time.perf_counter()
         run(i)
-        rates.append(count / (time.perf_counter() - started))
-    return statistics.median(rates)
+        return time.perf_counter() - started
+
+    return timed
 
 
 def header(title: str) -> None:
