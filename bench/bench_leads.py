@@ -36,6 +36,7 @@ from shared.metrics import Metrics
 from shared.relay import OutboxRelay, ReaderProcess, ReaderSpec
 from shared.settings import AGGREGATE_CACHE_SIZE, cache_env
 from tests.support.kafka_helpers import eventually
+from tests.support.stores import sqlite_env
 
 N_REPS = int(os.environ.get("BENCH_LEADS_REPS", "10000"))
 PER_REP = int(os.environ.get("BENCH_LEADS_PER_REP", "40"))
@@ -53,7 +54,7 @@ def peak_rss_mb() -> float:
 def stocked(path: Path) -> LeadsApplication:
     """A store with N_REPS reps and N_REPS × PER_REP pool leads, spread over N_REGIONS regions."""
     policy = LeadsPolicy(default_daily_quota=PER_REP, quota_min=min(30, PER_REP), quota_max=max(50, PER_REP))
-    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+    env = sqlite_env(path)
     app = LeadsApplication({**env, **cache_env(AGGREGATE_CACHE_SIZE)}, policy)  # as the service runs
     admin = Meta("bench", "admin", NOW)
     regions = [f"region-{r:02d}" for r in range(N_REGIONS)]

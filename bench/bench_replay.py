@@ -35,6 +35,7 @@ from tests.integration.visits.support import (
 )
 from tests.support.kafka_helpers import eventually
 from tests.support.services import SIMULATION_START
+from tests.support.stores import sqlite_env
 
 KAFKA = os.environ.get("IRONARMY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 N_VISITS = int(os.environ.get("BENCH_REPLAY_VISITS", "3000"))
@@ -94,8 +95,7 @@ async def messages(prefix: str) -> int:
 async def replay_rate(tmp: Path, prefix: str, policy: VisitsPolicy, count: int) -> float:
     rebuilt = VisitsApplication(
         {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(tmp / f"rebuilt-{uuid.uuid4().hex[:6]}.sqlite"),
+            **sqlite_env(tmp / f"rebuilt-{uuid.uuid4().hex[:6]}.sqlite"),
             **cache_env(AGGREGATE_CACHE_SIZE),  # as the service runs
         },
         policy=policy,

@@ -34,6 +34,7 @@ from shared.events.base import Envelope
 from shared.events.leads import RepRegistered
 from shared.events.visits import VisitLogged
 from shared.settings import AGGREGATE_CACHE_SIZE, cache_env
+from tests.support.stores import sqlite_env
 
 EVENTS = int(os.environ.get("BENCH_REVIEWS_EVENTS", "4000"))
 REPS = int(os.environ.get("BENCH_REVIEWS_REPS", "500"))
@@ -44,7 +45,7 @@ _offsets = itertools.count(1)
 
 
 def application(directory: Path, name: str) -> ReviewsApplication:
-    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(directory / f"{name}.sqlite")}
+    env = sqlite_env(directory / f"{name}.sqlite")
     return ReviewsApplication({**env, **cache_env(AGGREGATE_CACHE_SIZE)}, policy=POLICY)  # as it runs
 
 

@@ -51,6 +51,7 @@ from tests.integration.visits.support import (
 )
 from tests.support.kafka_helpers import eventually
 from tests.support.services import SIMULATION_START, RunningService
+from tests.support.stores import sqlite_env
 from tests.unit.visits.support import LeadsTopic, at, rep
 
 KAFKA = os.environ.get("IRONARMY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -334,8 +335,7 @@ def history_cost(tmp: Path) -> tuple[float, float]:
     first SAMPLE visits and for SAMPLE more after HISTORY of them: about two years of visits."""
     app = VisitsApplication(
         {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(tmp / f"history-{uuid.uuid4().hex[:6]}.sqlite"),
+            **sqlite_env(tmp / f"history-{uuid.uuid4().hex[:6]}.sqlite"),
             **cache_env(AGGREGATE_CACHE_SIZE),  # as the service runs
         }
     )

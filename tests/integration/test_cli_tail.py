@@ -11,14 +11,13 @@ from typer.testing import CliRunner
 from shared.cli import app
 from tests.integration.test_outbox_relay import meta, relay_for, run_until
 from tests.support.probe import ProbeApplication
+from tests.support.stores import sqlite_env
 
 
 async def test_tail_prints_each_event_of_a_topic_decoded(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    store = ProbeApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "p.db")}
-    )
+    store = ProbeApplication(sqlite_env(tmp_path / "p.db"))
     probe_id = store.create("p", meta())
     store.assign_many(probe_id, ["rep-1", "rep-2"], meta())
     topic = f"{topic_prefix}.leads"

@@ -30,6 +30,7 @@ from tests.integration.visits.support import (
 )
 from tests.support.kafka_helpers import eventually, read_topic
 from tests.support.services import SIMULATION_START, RunningService
+from tests.support.stores import sqlite_env
 
 T0 = SIMULATION_START.replace(hour=0)  # Monday 2 March 2026, 00:00 UTC
 REGION = "hangzhou"
@@ -266,7 +267,7 @@ async def test_rebuilt_from_the_topics_from_offset_zero_the_store_has_the_same_f
     )
 
     rebuilt = VisitsApplication(
-        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "rebuilt.sqlite")},
+        sqlite_env(tmp_path / "rebuilt.sqlite"),
         policy=original.policy,
     )
     try:

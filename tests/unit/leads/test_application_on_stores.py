@@ -13,6 +13,7 @@ from eventsourcing.persistence import StoredEvent
 
 from services.leads.application import LeadsApplication
 from services.leads.policy import LeadsPolicy
+from tests.support.stores import sqlite_env
 
 from .given import DAY, POLICY, T0, Topic, app, at, hire, rep, stock, system, visit
 
@@ -76,7 +77,7 @@ class TestLeadsOnMemory:
 class TestLeadsOnSQLite(TestLeadsOnMemory):
     @pytest.fixture
     def env(self, tmp_path: Path) -> dict[str, str]:
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "leads.db")}
+        return sqlite_env(tmp_path / "leads.db")
 
     def test_an_assignment_stored_before_it_became_an_event_class_reads_the_same(
         self, env: dict[str, str]

@@ -15,6 +15,7 @@ from services.reviews.domain.results import QuarterResults
 from services.reviews.domain.values import EvidenceLink
 from services.reviews.policy import OutcomePolicy, RedLineRule, ReviewsPolicy
 from shared.domain import Conflict, Forbidden, NotFound, RuleViolated
+from tests.support.stores import sqlite_env
 from tests.unit.reviews.given import (
     IN_Q1,
     IN_Q2,
@@ -242,7 +243,7 @@ class TestRedLineCases:
 
 class TestRedLineCasesOnSQLite(TestRedLineCases):
     def env(self, tmp_path: Path) -> dict[str, str]:
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "reviews.db")}
+        return sqlite_env(tmp_path / "reviews.db")
 
 
 def test_each_consumed_event_names_the_rep_or_the_quarter_results_applying_it_reads() -> None:

@@ -13,6 +13,7 @@ from services.reviews.domain.review import COMPLETED, READY_FOR_CALIBRATION, SEL
 from services.reviews.domain.values import ValueAdjustment, ValueEvidence
 from services.reviews.policy import OutcomePolicy, ReviewsPolicy
 from shared.domain import Conflict, Forbidden, NotFound, RuleViolated
+from tests.support.stores import sqlite_env
 from tests.unit.reviews.given import (
     IN_Q1,
     IN_Q2,
@@ -407,4 +408,4 @@ class TestReviewCycle:
 
 class TestReviewCycleOnSQLite(TestReviewCycle):
     def env(self, tmp_path: Path) -> dict[str, str]:
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "reviews.db")}
+        return sqlite_env(tmp_path / "reviews.db")

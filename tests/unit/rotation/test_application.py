@@ -16,6 +16,7 @@ from services.rotation.policy import RotationPolicy
 from shared.domain import Conflict, Forbidden, NotFound, RuleViolated
 from shared.events import rotation as public
 from shared.events.catalog import decode, make_envelope
+from tests.support.stores import sqlite_env
 from tests.unit.rotation.support import as_manager, at, hr, move_pairs, staff
 
 SETUP = at(2025, 12, 1)
@@ -263,4 +264,4 @@ class TestRotationApplication:
 
 class TestRotationApplicationOnSQLite(TestRotationApplication):
     def env(self, tmp_path: Path) -> dict[str, str]:
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "rotation.db")}
+        return sqlite_env(tmp_path / "rotation.db")

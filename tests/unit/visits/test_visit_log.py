@@ -14,6 +14,7 @@ from services.visits.domain.values import GeoPoint
 from services.visits.domain.visit_log import VisitLog
 from services.visits.policy import VisitsPolicy
 from shared.domain import Conflict, NotFound, RuleViolated
+from tests.support.stores import sqlite_env
 from tests.unit.visits.support import HANGZHOU, PHOTO, LeadsTopic, at, rep
 
 
@@ -177,7 +178,7 @@ class TestLoggingAVisitOnSQLite(TestLoggingAVisit):
     """The same behaviour on the SQLite store (snapshots and transcodings included)."""
 
     def make_env(self, tmp_path: Path) -> dict[str, str]:
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "visits.db")}
+        return sqlite_env(tmp_path / "visits.db")
 
 
 # --- the seed's story -----------------------------------------------------------------------------
