@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.partitioner import murmur2
+
+# Fewer keys than this are hashed one by one: numpy's fixed cost per call (~20 µs) is about
+# that of hashing five keys in Python.
+VECTOR_MIN_KEYS = 16
+_M = np.uint32(0x5BD1E995)
 
 
 def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
@@ -59,3 +66,54 @@ def refusals(answer: Mapping[str, Any]) -> dict[str, tuple[int, str | None]]:
         if code not in (0, TopicAlreadyExistsError.errno):
             refused[result["topic"]] = (code, result.get("error_message"))
     return refused
+
+
+def default_partitions(keys: Sequence[bytes], partitions: Sequence[int]) -> list[int]:
+    """The partition the default partitioner (the Java client's, and aiokafka's) gives each key,
+    of `partitions` sorted by id: murmur2 of the key, its sign bit cleared, modulo their number.
+
+    aiokafka hashes in Python, ~4 µs a key; here a batch is hashed at once (~0.15 µs a key in
+    thousands), so a relay catching up on events of many aggregates (a day's distribution: one
+    lead each) does not spend its process's time hashing keys one by one."""
+    hashes = [murmur2(key) for key in keys] if len(keys) < VECTOR_MIN_KEYS else murmur2_many(keys)
+    count = len(partitions)
+    return [partitions[(h & 0x7FFFFFFF) % count] for h in hashes]
+
+
+def murmur2_many(keys: Sequence[bytes]) -> list[int]:
+    """Kafka's murmur2 of each key (as `aiokafka.partitioner.murmur2`, unsigned), the keys of each
+    length hashed together: in 32-bit unsigned arithmetic, which wraps as the Java int's does."""
+    hashes = np.empty(len(keys), dtype=np.uint32)
+    by_length: dict[int, list[int]] = {}
+    for index, key in enumerate(keys):
+        by_length.setdefault(len(key), []).append(index)
+    for length, indexes in by_length.items():
+        hashes[indexes] = _murmur2_of_length(b"".join([keys[i] for i in indexes]), len(indexes), length)
+    return hashes.tolist()
+
+
+def _murmur2_of_length(joined: bytes, count: int, length: int) -> np.ndarray[Any, np.dtype[np.uint32]]:
+    data = np.frombuffer(joined, dtype=np.uint8).reshape(count, length)
+    h = np.full(count, (0x9747B28C ^ length) & 0xFFFFFFFF, dtype=np.uint32)
+    whole = length // 4
+    if whole:
+        words = np.ascontiguousarray(data[:, : whole * 4]).view("<u4")
+        for column in range(whole):
+            k = words[:, column] * _M
+            k ^= k >> np.uint32(24)
+            k *= _M
+            h *= _M
+            h ^= k
+    tail = length & ~3
+    extra = length % 4
+    if extra >= 3:
+        h ^= data[:, tail + 2].astype(np.uint32) << np.uint32(16)
+    if extra >= 2:
+        h ^= data[:, tail + 1].astype(np.uint32) << np.uint32(8)
+    if extra >= 1:
+        h ^= data[:, tail].astype(np.uint32)
+        h *= _M
+    h ^= h >> np.uint32(13)
+    h *= _M
+    h ^= h >> np.uint32(15)
+    return h

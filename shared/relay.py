@@ -38,13 +38,12 @@ from typing import Any, NamedTuple, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 from eventsourcing.persistence import Notification, PersistenceError, Tracking
 
 from shared.aio import wait_until
 from shared.application import ServiceApplication
 from shared.events.catalog import Published, envelope_bytes
-from shared.kafka import ensure_topics, make_producer
+from shared.kafka import default_partitions, ensure_topics, make_producer
 from shared.metrics import Metrics
 from shared.runtime import tune_gc
 
@@ -236,7 +235,6 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
-        self._partitioner = DefaultPartitioner()
         self._partition_of: dict[bytes, int] = {}
         self._partition_count = 0
         self.connected = False
@@ -318,8 +316,9 @@ class OutboxRelay:
             raise KafkaConnectionError("relay is stopping")
         partitions = sorted(await producer.partitions_for(self.topic))
         by_partition: dict[int, list[Outgoing]] = {}
-        for o in outgoing:
-            by_partition.setdefault(self._partition(o.key, partitions), []).append(o)
+        chosen = self._partitions([o.key for o in outgoing], partitions)
+        for o, partition in zip(outgoing, chosen, strict=True):
+            by_partition.setdefault(partition, []).append(o)
         futures = []
         for partition, items in by_partition.items():
             batch = producer.create_batch()
@@ -334,18 +333,19 @@ class OutboxRelay:
         if futures:
             await asyncio.gather(*futures)
 
-    def _partition(self, key: bytes, partitions: list[int]) -> int:
-        """The default partitioner's choice (murmur2, in Python: ~6 µs), remembered per key:
-        an aggregate's events come in runs."""
+    def _partitions(self, keys: list[bytes], partitions: list[int]) -> list[int]:
+        """The default partitioner's choice for each key, remembered per key (an aggregate's
+        events come in runs); the keys not remembered are hashed together (`default_partitions`)."""
         if len(partitions) != self._partition_count:
             self._partition_of.clear()
             self._partition_count = len(partitions)
-        partition = self._partition_of.get(key)
-        if partition is None:
-            if len(self._partition_of) >= PARTITION_CACHE_SIZE:
-                self._partition_of.clear()
-            partition = self._partition_of[key] = self._partitioner(key, partitions, partitions)
-        return partition
+        known = self._partition_of
+        new = list(dict.fromkeys(key for key in keys if key not in known))
+        if new:
+            if len(known) + len(new) > PARTITION_CACHE_SIZE:
+                known.clear()
+            known.update(zip(new, default_partitions(new, partitions), strict=True))
+        return [known[key] for key in keys]
 
     async def pump(self, position: int) -> int:
         """Publish batch after batch until caught up; returns the last position published.

@@ -24,6 +24,7 @@ from shared import relay as relay_module
 from shared.consumer import ExactlyOnceConsumer
 from shared.domain import Meta
 from shared.events.catalog import decode, event_id_for
+from shared.kafka import VECTOR_MIN_KEYS
 from shared.metrics import Metrics
 from shared.relay import OutboxRelay, ReaderProcess, ReaderSpec
 from tests.conftest import REPO, Broker
@@ -119,6 +120,26 @@ async def test_stored_events_reach_the_topic_in_order_keyed_by_aggregate(
     assert sorted(versions_by_key) == sorted(str(p).encode() for p in probe_ids)
     for versions in versions_by_key.values():
         assert versions == [2, 3, 4, 5, 6]  # version 1 (created) has no public form
+
+
+async def test_a_batch_of_many_aggregates_lands_where_the_default_partitioner_puts_each_key(
+    kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str]
+) -> None:
+    """More aggregates in one batch than are hashed one by one: their keys are hashed together
+    (shared.kafka.default_partitions), and each event still lands where any producer would put it."""
+    app = ProbeApplication(store_env)
+    probe_ids = [app.create(f"p{i}", meta()) for i in range(4 * VECTOR_MIN_KEYS)]
+    for pid in probe_ids:
+        app.assign_many(pid, ["rep-1"], meta())
+    topic = f"{topic_prefix}.leads"
+
+    await run_until(relay_for(app, topic, kafka_bootstrap, batch_size=500), app)
+
+    records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= len(probe_ids))
+    assert sorted(r.key for r in records) == sorted(str(p).encode() for p in probe_ids)
+    for record in records:
+        assert record.partition == DefaultPartitioner()(record.key, [0, 1, 2], [0, 1, 2])
+    assert {r.partition for r in records} == {0, 1, 2}
 
 
 async def test_a_save_the_relays_last_read_just_missed_is_sent_without_waiting_to_fall_idle(
