@@ -28,7 +28,7 @@ from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import get_topic, strtobool
 
 from shared.chain import ChainedEventStore, ChainedMapper
-from shared.domain import Conflict, DomainError, Meta, stable_id
+from shared.domain import Conflict, DomainError, Meta, direct_events, stable_id
 from shared.events.base import Envelope
 from shared.persistence import (
     BatchedSQLiteProcessRecorder,
@@ -77,6 +77,7 @@ class TimedeltaAsSeconds(Transcoding):
         return timedelta(seconds=data)
 
 
+@direct_events
 class InboxCursor(Aggregate):
     """How far one consumer has applied one source aggregate's events.
 

@@ -24,13 +24,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.application import ServiceApplication
 from shared.auth import TokenAuthority, Unauthenticated
-from shared.domain import stable_id
+from shared.domain import direct_events, stable_id
 
 HEADER = "idempotency-key"
 # A claim whose request never completed (the process died) may be taken over after this long.
 ABANDONED_AFTER = timedelta(minutes=2)
 
 
+@direct_events
 class IdempotentRequest(Aggregate):
     @staticmethod
     def create_id(caller: str, key: str) -> UUID:

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from shared.application import Delivery, ServiceApplication
 from shared.consumer import Handler
-from shared.domain import Meta, RuleViolated, stable_id
+from shared.domain import Meta, RuleViolated, direct_events, stable_id
 from shared.events.base import Envelope
 from shared.events.catalog import Published
 from shared.events.leads import LeadAssigned
@@ -24,6 +24,7 @@ from shared.settings import ServiceSettings
 from shared.web import CommandMeta, Context, CurrentPrincipal
 
 
+@direct_events
 class Probe(Aggregate):
     def __init__(self, name: str, meta: Meta) -> None:
         self.name = name
@@ -72,6 +73,7 @@ def translate(domain_event: Any) -> Published | None:
 REFUSED_REP = "rep-refused"  # the tally's domain refuses this one: a message to park
 
 
+@direct_events
 class Tally(Aggregate):
     """How many assignments one probe has had, as seen by a consumer."""
 

@@ -7,9 +7,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from shared.domain import Meta, stable_id
+from shared.domain import Meta, direct_events, stable_id
 
 
+@direct_events
 class DistributionRun(Aggregate):
     @staticmethod
     def create_id(day: date, region: str | None, run_key: str) -> UUID:

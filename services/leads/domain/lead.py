@@ -26,7 +26,7 @@ from services.leads.domain.values import (
     former_owner_locked,
     require_text,
 )
-from shared.domain import Conflict, Forbidden, Meta, RuleViolated, stable_id
+from shared.domain import Conflict, Forbidden, Meta, RuleViolated, direct_events, stable_id
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Ownership:
     reason: str | None = None
 
 
+@direct_events
 class Lead(Aggregate):
     """Owned by the pool, by one rep (assigned or private), or ended (converted, closed).
 

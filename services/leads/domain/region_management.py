@@ -8,7 +8,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from shared.domain import Meta, stable_id
+from shared.domain import Meta, direct_events, stable_id
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class Posting:
     end: datetime | None = None
 
 
+@direct_events
 class RegionManagement(Aggregate):
     """A region's managers over time. Tolerates arrivals and departures in either order:
     a newcomer ends whoever is still posted there, and a late departure changes nothing."""

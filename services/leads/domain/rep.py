@@ -9,9 +9,10 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from services.leads.domain.values import SALES_ROLES, check_quota, require_text
-from shared.domain import Conflict, Meta, RuleViolated, stable_id
+from shared.domain import Conflict, Meta, RuleViolated, direct_events, stable_id
 
 
+@direct_events
 class Rep(Aggregate):
     """The consistency boundary of a private pool: its cap holds even when two keeps race."""
 

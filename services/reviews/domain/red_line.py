@@ -12,7 +12,7 @@ from eventsourcing.domain import Aggregate, event
 from services.reviews.domain.access import CALIBRATORS, CASE_OPENERS, RULE_KEEPERS, require_role
 from services.reviews.domain.values import CaseRef, EvidenceLink, check_evidence_links, require_text
 from services.reviews.policy import RedLineRule
-from shared.domain import Conflict, Forbidden, Meta, NotFound, RuleViolated, stable_id
+from shared.domain import Conflict, Forbidden, Meta, NotFound, RuleViolated, direct_events, stable_id
 
 RULE_CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 
@@ -37,6 +37,7 @@ def check_rule(rule: RedLineRule, field: str = "rule") -> RedLineRule:
     )
 
 
+@direct_events
 class RedLineRulebook(Aggregate):
     """The one list of red lines in force. It changes by events, so any case can be read
     against the rules as they stood when it was opened."""
@@ -96,6 +97,7 @@ class RedLineRulebook(Aggregate):
         self.retired[code] = self.rules.pop(code)
 
 
+@direct_events
 class RedLineCase(Aggregate):
     """A suspected red-line breach by one rep, with its evidence, until a person decides it."""
 

@@ -6,9 +6,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from shared.domain import Meta, stable_id
+from shared.domain import Meta, direct_events, stable_id
 
 
+@direct_events
 class Rep(Aggregate):
     class Registered(Aggregate.Created):
         rep_id: str

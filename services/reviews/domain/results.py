@@ -7,9 +7,10 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from services.reviews.domain.values import Quarter
-from shared.domain import Meta, stable_id
+from shared.domain import Meta, direct_events, stable_id
 
 
+@direct_events
 class QuarterResults(Aggregate):
     """Counts each converted lead and each logged visit once, whatever is redelivered."""
 

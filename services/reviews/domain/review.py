@@ -23,7 +23,7 @@ from services.reviews.domain.values import (
     value_scores,
 )
 from services.reviews.policy import OutcomePolicy
-from shared.domain import Conflict, Forbidden, Meta, RuleViolated, stable_id
+from shared.domain import Conflict, Forbidden, Meta, RuleViolated, direct_events, stable_id
 
 OPEN = "open"
 SELF_ASSESSED = "self_assessed"
@@ -50,6 +50,7 @@ def check_adjustments(adjustments: Iterable[ValueAdjustment]) -> tuple[ValueAdju
     return checked
 
 
+@direct_events
 class Review(Aggregate):
     """Opened for a rep and a quarter; the rep assesses themself, the manager assesses the six
     values (通关: levels met, each with an example) and rates performance, hr calibrates and

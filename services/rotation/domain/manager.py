@@ -15,7 +15,7 @@ from services.rotation.domain.values import (
     require_self_or_planner,
     require_text,
 )
-from shared.domain import Conflict, Meta, RuleViolated, stable_id
+from shared.domain import Conflict, Meta, RuleViolated, direct_events, stable_id
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class Decline:
     at: datetime
 
 
+@direct_events
 class Manager(Aggregate):
     @staticmethod
     def create_id(manager_id: str) -> UUID:

@@ -10,12 +10,13 @@ from eventsourcing.domain import Aggregate, event
 
 from services.rotation.domain.solver import Move, Stay
 from services.rotation.domain.values import require_aware, require_planner, require_text
-from shared.domain import Conflict, Meta, RuleViolated
+from shared.domain import Conflict, Meta, RuleViolated, direct_events
 
 PROPOSED, APPROVED, CARRIED_OUT, WITHDRAWN = "proposed", "approved", "carried_out", "withdrawn"
 OPEN = (PROPOSED, APPROVED)
 
 
+@direct_events
 class RotationPlan(Aggregate):
     @staticmethod
     def create_id(plan_id: UUID) -> UUID:

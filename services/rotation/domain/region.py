@@ -8,11 +8,12 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from services.rotation.domain.values import GeoPoint, require_planner, require_text
-from shared.domain import Meta, RuleViolated, stable_id
+from shared.domain import Meta, RuleViolated, direct_events, stable_id
 
 CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
+@direct_events
 class Region(Aggregate):
     @staticmethod
     def create_id(code: str) -> UUID:

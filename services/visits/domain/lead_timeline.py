@@ -10,9 +10,10 @@ from eventsourcing.domain import Aggregate, event
 from services.visits.domain.copying import copy_sharing_frozen_values
 from services.visits.domain.ownership import LeadFact, LeadFacts
 from services.visits.domain.values import GeoPoint
-from shared.domain import Meta, RuleViolated, stable_id
+from shared.domain import Meta, RuleViolated, direct_events, stable_id
 
 
+@direct_events
 class LeadTimeline(Aggregate):
     """What the leads service told us about one lead, in its order, so the visits service can say
     who owned it at any past moment. A lead without a timeline is a lead we never heard of."""

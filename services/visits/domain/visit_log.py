@@ -35,7 +35,7 @@ from services.visits.domain.values import (
     week_bounds,
 )
 from services.visits.policy import VisitsPolicy
-from shared.domain import Conflict, Forbidden, Meta, NotFound, RuleViolated, stable_id
+from shared.domain import Conflict, Forbidden, Meta, NotFound, RuleViolated, direct_events, stable_id
 
 # People decide: only quality control confirms or dismisses a flag, never the machine.
 DECIDING_ROLES = frozenset({"qc"})
@@ -186,6 +186,7 @@ class VisitLogState(TypedDict):
     look_backs: list[str]
 
 
+@direct_events
 class VisitLog(Aggregate):
     """Every visit one rep logged, every flag raised about them, every decision on those flags."""
 
