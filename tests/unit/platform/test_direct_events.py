@@ -5,12 +5,16 @@ the same way."""
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
+import pkgutil
 from typing import Any
 
 import pytest
 from eventsourcing.domain import Aggregate, CommandMethodDecorator, event
 
+import services
+import shared
 from shared.domain import direct_events
 
 
@@ -103,12 +107,8 @@ def test_the_same_events_with_the_same_attributes_and_the_same_state() -> None:
     state = ("total", "notes", "name", "place", "noted", "version")
     assert [getattr(direct, a) for a in state] == [getattr(library, a) for a in state]
     assert direct.notes == ["a/None", "b/t", "c/u", "d/None"]
-    assert [e.step for e in events[1][1:5]] == [
-        1,
-        3,
-        1,
-        2,
-    ]  # a default given to the event, as the library does
+    # A default is given to the event, as the library gives it.
+    assert [e.step for e in events[1][1:5]] == [1, 3, 1, 2]
 
 
 def test_applying_the_events_again_rebuilds_the_aggregate() -> None:
@@ -150,12 +150,6 @@ def test_the_method_keeps_its_name_and_signature() -> None:
 
 def test_every_aggregate_of_the_services_triggers_its_events_directly() -> None:
     """A new aggregate without the decorator would still work, only slower: caught here."""
-    import importlib
-    import pkgutil
-
-    import services
-    import shared
-
     left: list[str] = []
     for package in (services, shared):
         for module_info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
