@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 from aiokafka.partitioner import murmur2
 
+if TYPE_CHECKING:
+    import numpy as np
+
 # Fewer keys than this are hashed one by one: numpy's fixed cost per call (~20 µs) is about
 # that of hashing five keys in Python.
 VECTOR_MIN_KEYS = 16
-_M = np.uint32(0x5BD1E995)
+_M = 0x5BD1E995
 
 
 def make_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
@@ -82,7 +84,12 @@ def default_partitions(keys: Sequence[bytes], partitions: Sequence[int]) -> list
 
 def murmur2_many(keys: Sequence[bytes]) -> list[int]:
     """Kafka's murmur2 of each key (as `aiokafka.partitioner.murmur2`, unsigned), the keys of each
-    length hashed together: in 32-bit unsigned arithmetic, which wraps as the Java int's does."""
+    length hashed together: in 32-bit unsigned arithmetic, which wraps as the Java int's does.
+    numpy is imported here, when first needed: most processes (the CLI, the relay's reader
+    processes, a service that publishes a few events at a time) never hash a batch (~40 ms and
+    ~13 MB a process)."""
+    import numpy as np
+
     hashes = np.empty(len(keys), dtype=np.uint32)
     by_length: dict[int, list[int]] = {}
     for index, key in enumerate(keys):
@@ -93,16 +100,19 @@ def murmur2_many(keys: Sequence[bytes]) -> list[int]:
 
 
 def _murmur2_of_length(joined: bytes, count: int, length: int) -> np.ndarray[Any, np.dtype[np.uint32]]:
+    import numpy as np
+
+    m = np.uint32(_M)
     data = np.frombuffer(joined, dtype=np.uint8).reshape(count, length)
     h = np.full(count, (0x9747B28C ^ length) & 0xFFFFFFFF, dtype=np.uint32)
     whole = length // 4
     if whole:
         words = np.ascontiguousarray(data[:, : whole * 4]).view("<u4")
         for column in range(whole):
-            k = words[:, column] * _M
+            k = words[:, column] * m
             k ^= k >> np.uint32(24)
-            k *= _M
-            h *= _M
+            k *= m
+            h *= m
             h ^= k
     tail = length & ~3
     extra = length % 4
@@ -112,8 +122,8 @@ def _murmur2_of_length(joined: bytes, count: int, length: int) -> np.ndarray[Any
         h ^= data[:, tail + 1].astype(np.uint32) << np.uint32(8)
     if extra >= 1:
         h ^= data[:, tail].astype(np.uint32)
-        h *= _M
+        h *= m
     h ^= h >> np.uint32(13)
-    h *= _M
+    h *= m
     h ^= h >> np.uint32(15)
     return h
