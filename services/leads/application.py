@@ -52,7 +52,14 @@ from services.leads.read_models import (
     rep_view,
     run_summary,
 )
-from shared.application import ConcurrentChange, DataclassAsDict, Delivery, ReadModel, ServiceApplication
+from shared.application import (
+    ConcurrentChange,
+    DataclassAsDict,
+    Delivery,
+    ReadModel,
+    ServiceApplication,
+    in_store_order,
+)
 from shared.domain import Conflict, DomainError, Meta, NotFound, RuleViolated
 from shared.events.base import Envelope
 
@@ -320,23 +327,28 @@ class LeadsApplication(ServiceApplication):
                     continue
                 seen[lead_id] = index
                 created.append(lead)
-        saved: list[str] = []
+        # Saved in the store's order (an import's leads are all new: `in_store_order`), and told
+        # in the import's.
+        saved: list[Lead] = []
         size = self.policy.save_batch_size
+        created = in_store_order(created, lambda lead: lead.id)
         for start in range(0, len(created), size):
             chunk = created[start : start + size]
             try:
                 self.save(*chunk)
-                saved.extend(str(lead.id) for lead in chunk)
+                saved.extend(chunk)
             except IntegrityError:
                 # Someone registered one of these meanwhile: save this chunk one by one.
                 for lead in chunk:
                     try:
                         self.save(lead)
-                        saved.append(str(lead.id))
+                        saved.append(lead)
                     except IntegrityError:
                         index = seen[lead.id]
                         duplicates.append(Duplicate(index, lead.company_name, str(lead.id)))
-        return BulkRegistration(tuple(saved), tuple(duplicates), tuple(refused))
+        saved.sort(key=lambda lead: seen[lead.id])
+        duplicates.sort(key=lambda duplicate: duplicate.index)
+        return BulkRegistration(tuple(str(lead.id) for lead in saved), tuple(duplicates), tuple(refused))
 
     # --- assignment and daily distribution ------------------------------------------------------
 
@@ -466,7 +478,10 @@ class LeadsApplication(ServiceApplication):
     ) -> None:
         """Assign the allocated leads and save them a batch (`save_batch_size`) per transaction,
         the run's record with the last batch. Each batch is cloned from the replicas, assigned,
-        saved and let go: a run of 400,000 assignments never holds more than one batch."""
+        saved and let go: a run of 400,000 assignments never holds more than one batch. The leads
+        are saved in the store's order (`in_store_order`): which lead goes to whom is decided,
+        and a run stopped half-way is run again all the same."""
+        pairs = in_store_order(pairs, lambda pair: pair[0])
         size = self.policy.save_batch_size
         window, lock = self.policy.follow_up_window, self.policy.former_owner_lock
         for start in range(0, len(pairs), size):
@@ -550,7 +565,7 @@ class LeadsApplication(ServiceApplication):
             lead.warn_due(warn_before=self._warn_before(lead), meta=meta)
             return [lead]
 
-        return self._sweep([[lead] for lead in due], again)
+        return self._sweep([[lead] for lead in in_store_order(due, lambda lead: lead.id)], again)
 
     def reclaim_overdue(self, now: datetime, meta: Meta | None = None) -> list[str]:
         """Take back every lead past its deadline: assigned ones not followed up in time

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresProcessRecorder
+from psycopg.sql import SQL, Identifier
 
+from shared.application import in_store_order
 from shared.chain import split, verify
 from shared.domain import Meta
 from shared.persistence import (
@@ -92,6 +94,27 @@ def test_the_events_of_many_streams_at_one_version_are_read_in_one_query(store_e
     assert all(split(state)[1] is not None for state in at_one.values())  # each with its link
     assert set(dict(select_states_at(app.recorder, 2, ids))) == {ids[0]}
     assert select_states_at(app.recorder, 3, ids) == []
+    app.close()
+
+
+def test_in_store_order_is_the_order_of_each_stores_index(store_env: dict[str, str]) -> None:
+    app = ProbeApplication(store_env)
+    probes = [Probe(f"p{i}", META) for i in range(40)]
+    app.save(*probes)
+    recorder = app.recorder
+    table = recorder.events_table_name  # type: ignore[attr-defined]
+    if isinstance(recorder, GroupedPostgresProcessRecorder):
+        query = SQL("SELECT originator_id FROM {}.{} ORDER BY originator_id")
+        with recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(query.format(Identifier(recorder.datastore.schema), Identifier(table)))
+            indexed = [row["originator_id"] for row in curs.fetchall()]
+    else:
+        assert isinstance(recorder, BatchedSQLiteProcessRecorder)
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT originator_id FROM {table} ORDER BY originator_id")
+            indexed = [UUID(row["originator_id"]) for row in c.fetchall()]
+    assert indexed == [probe.id for probe in in_store_order(probes, lambda probe: probe.id)]
+    assert indexed != [probe.id for probe in probes]
     app.close()
 
 

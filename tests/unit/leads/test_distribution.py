@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from services.leads.application import LeadsApplication
 from services.leads.domain.allocation import PoolLead, RepSlot, allocate, spread
 from shared.domain import Conflict, Forbidden
 
@@ -188,6 +189,31 @@ def test_assignments_are_saved_in_batches() -> None:
     assert sum(len(leads.workbench(f"r{i}", T0).assigned) for i in range(5)) == 100
     lead = leads.lead(str(next(iter(UUID(c.lead_id) for c in leads.workbench("r0", T0).assigned))))
     assert lead.owners[0].rep_id == "r0"
+
+
+def test_assignments_are_stored_in_the_stores_order_across_batches() -> None:
+    from services.leads.policy import LeadsPolicy
+
+    leads = app(LeadsPolicy(save_batch_size=7))
+    for i in range(3):
+        hire(leads, f"r{i}", quota=30)
+    stock(leads, 60)
+    before = leads.recorder.max_notification_id() or 0
+    allocated = allocate_like_the_run(leads)
+    assert leads.distribute(DAY, system()).assigned == 60
+    written = leads.recorder.select_notifications(before, 100, inclusive_of_start=False)
+    stored_ids = [n.originator_id for n in written if n.topic.endswith(".Assigned")]
+    assert stored_ids == sorted(allocated, key=lambda lead_id: lead_id.int) != allocated
+    per_rep = {f"r{i}": {UUID(c.lead_id) for c in leads.workbench(f"r{i}", T0).assigned} for i in range(3)}
+    assert {len(held) for held in per_rep.values()} == {20}
+
+
+def allocate_like_the_run(leads: LeadsApplication) -> list[UUID]:
+    """The lead ids in the order the allocation gives them out (best first, reps in turn)."""
+    book = leads.book
+    reps = [RepSlot(rep_id, "hangzhou", 30, newcomer=False) for rep_id in sorted(book.reps)]
+    pool = [PoolLead(lead.id, lead.region, lead.score, lead.registered_at) for lead in book.leads.values()]
+    return [lead_id for lead_id, _ in allocate(reps, pool).assignments]
 
 
 def test_the_run_is_recorded_with_the_last_batch_when_the_batches_come_out_even() -> None:
