@@ -327,28 +327,23 @@ class LeadsApplication(ServiceApplication):
                     continue
                 seen[lead_id] = index
                 created.append(lead)
-        # Saved in the store's order (an import's leads are all new: `in_store_order`), and told
-        # in the import's.
-        saved: list[Lead] = []
+        saved: list[str] = []
         size = self.policy.save_batch_size
-        created = in_store_order(created, lambda lead: lead.id)
         for start in range(0, len(created), size):
             chunk = created[start : start + size]
             try:
                 self.save(*chunk)
-                saved.extend(chunk)
+                saved.extend(str(lead.id) for lead in chunk)
             except IntegrityError:
                 # Someone registered one of these meanwhile: save this chunk one by one.
                 for lead in chunk:
                     try:
                         self.save(lead)
-                        saved.append(lead)
+                        saved.append(str(lead.id))
                     except IntegrityError:
                         index = seen[lead.id]
                         duplicates.append(Duplicate(index, lead.company_name, str(lead.id)))
-        saved.sort(key=lambda lead: seen[lead.id])
-        duplicates.sort(key=lambda duplicate: duplicate.index)
-        return BulkRegistration(tuple(str(lead.id) for lead in saved), tuple(duplicates), tuple(refused))
+        return BulkRegistration(tuple(saved), tuple(duplicates), tuple(refused))
 
     # --- assignment and daily distribution ------------------------------------------------------
 

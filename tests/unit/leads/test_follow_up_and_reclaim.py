@@ -70,6 +70,21 @@ def test_a_warning_is_sent_once_inside_the_window_before_the_deadline() -> None:
     assert stored(leads, UUID(lead_id)).count("FollowUpWarned") == 1
 
 
+def test_a_sweep_of_many_warnings_is_stored_in_the_stores_order() -> None:
+    from services.leads.policy import LeadsPolicy
+
+    leads = app(LeadsPolicy(save_batch_size=4))
+    for i in range(3):
+        hire(leads, f"r{i}")
+    stock(leads, 15)
+    leads.distribute(DAY, system())
+    before = leads.recorder.max_notification_id() or 0
+    warned = leads.warn_follow_ups_due(at(40))
+    assert len(warned) == 15
+    written = leads.recorder.select_notifications(before, 100, inclusive_of_start=False)
+    assert [n.originator_id for n in written] == sorted(map(UUID, warned), key=lambda lead_id: lead_id.int)
+
+
 def test_a_new_deadline_gets_its_own_warning() -> None:
     leads = app()
     hire(leads, "r1")

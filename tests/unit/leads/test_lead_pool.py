@@ -101,15 +101,3 @@ def test_a_bulk_import_is_saved_in_batches_of_the_configured_size() -> None:
     assert len(result.registered) == 7
     assert leads.pool_by_region("hangzhou")[0].in_pool == 7
     assert Lead.create_id(company_key("Co 6")) == UUID(result.registered[6])
-
-
-def test_a_bulk_import_is_stored_in_the_stores_order_and_reported_in_the_imports() -> None:
-    from services.leads.policy import LeadsPolicy
-
-    leads = app(LeadsPolicy(save_batch_size=4))
-    companies = [f"Co {i}" for i in range(15)]
-    result = leads.register_leads([new_lead(company) for company in companies], admin())
-    assert result.registered == tuple(str(Lead.create_id(company_key(c))) for c in companies)
-    stored_ids = [n.originator_id for n in leads.recorder.select_notifications(1, 100)]
-    assert stored_ids == sorted(stored_ids, key=lambda lead_id: lead_id.int)
-    assert stored_ids != [UUID(lead_id) for lead_id in result.registered]  # two orders, both kept
