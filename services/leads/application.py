@@ -577,12 +577,19 @@ class LeadsApplication(ServiceApplication):
                 for lead_id in held:
                     if self.book.leads[lead_id].is_overdue(now):
                         overdue_by_rep.setdefault(rep_id, []).append(self.book.leads[lead_id].clone())
+            alone: list[Lead] = []
             for rep_id, leads in sorted(overdue_by_rep.items()):
                 rep = self.book.reps[rep_id].clone() if rep_id in self.book.reps else None
+                private = [lead for lead in leads if lead.status == PRIVATE]
+                alone.extend(lead for lead in leads if lead.status != PRIVATE)
                 for lead in leads:
                     self._reclaim(lead, rep, meta)
-                # The rep's private pool and its leads change together, in one transaction.
-                groups.append([*leads, *([rep] if rep is not None and rep.pending_events else [])])
+                if private:
+                    # The rep's private pool and its leads change together, in one transaction.
+                    groups.append([*private, *([rep] if rep is not None and rep.pending_events else [])])
+            # Leads that only go back to the pool (most, after a full day's run): in the store's
+            # order, as the distribution saves them.
+            groups.extend([lead] for lead in in_store_order(alone, lambda lead: lead.id))
 
         def again(stale: Sequence[Aggregate]) -> list[Aggregate]:
             leads = [self._lead(str(a.id)) for a in stale if isinstance(a, Lead)]

@@ -85,6 +85,31 @@ def test_a_sweep_of_many_warnings_is_stored_in_the_stores_order() -> None:
     assert [n.originator_id for n in written] == sorted(map(UUID, warned), key=lambda lead_id: lead_id.int)
 
 
+def test_a_reclaim_sweep_stores_plain_reclaims_in_the_stores_order_and_a_private_one_with_its_rep() -> None:
+    from services.leads.domain.rep import Rep
+    from services.leads.policy import LeadsPolicy
+
+    leads = app(LeadsPolicy(save_batch_size=4))
+    hire(leads, "r0")
+    kept = assign(leads, "Kept Co", "r0")
+    leads.keep_private(kept, "r0", rep("r0", at(1)))
+    limit = at(1) + timedelta(days=POLICY.private_no_progress_days)
+    for i in range(1, 3):
+        hire(leads, f"r{i}")
+    stock(leads, 10)
+    leads.distribute(DAY, system(limit - timedelta(hours=POLICY.follow_up_hours + 1)))
+    before = leads.recorder.max_notification_id() or 0
+    reclaimed = leads.reclaim_overdue(limit + timedelta(seconds=1))
+    assert len(reclaimed) == 11 and kept in reclaimed
+    written = [
+        (n.originator_id, n.topic.rsplit(".", 1)[-1])
+        for n in leads.recorder.select_notifications(before, 100, inclusive_of_start=False)
+    ]
+    assert written[:2] == [(UUID(kept), "Reclaimed"), (Rep.create_id("r0"), "PrivateLeadLeft")]
+    plain = [lead_id for lead_id, _ in written[2:]]
+    assert plain == sorted(plain, key=lambda lead_id: lead_id.int) and len(plain) == 10
+
+
 def test_a_new_deadline_gets_its_own_warning() -> None:
     leads = app()
     hire(leads, "r1")
