@@ -1,9 +1,10 @@
 """Leads: one daily distribution of 10,000 reps × 40 leads (400,000 assignments, all regions, one
 run with batched saves) in assignments/s, until every LeadAssigned is on the Kafka topic (the
 service's outbox relay runs beside the distribution, its reader process reading the backlog, as in
-the service), against a raw batched INSERT of the same stored rows into the same kind of store
-with the same driver (sqlite3) — empty, and already holding the setup's events as the
-application's store does; the distribution's own time (stored, not yet relayed) on a line of its
+the service), against a raw batched INSERT of the same stored rows, in the order the run stored them
+(the store's index order: `shared.application.in_store_order`), into the same kind of store with
+the same driver (sqlite3) — empty, and already holding the setup's events as the application's
+store does; the distribution's own time (stored, not yet relayed) on a line of its
 own; and the process's peak memory. Medians of BENCH_REPEATS runs, each on a freshly stocked store
 (about a minute each at full size). Needs the local broker.
 
