@@ -87,7 +87,8 @@ def consume_batched(app: ReviewsApplication, items: list[tuple[Delivery, Any, En
         touched = app.touched_by(
             "bench", [(envelope, event) for _, event, envelope in chunk]
         )  # as the consumer
-        app.apply_in_one_transaction(tracking, steps, touched=touched)
+        inbox = app.inbox_names("bench", [envelope for _, _, envelope in chunk])
+        app.apply_in_one_transaction(tracking, steps, touched=touched, inbox=inbox)
 
 
 def consume_one_by_one(app: ReviewsApplication, items: list[tuple[Delivery, Any, Envelope]]) -> None:

@@ -23,6 +23,7 @@ from eventsourcing.persistence import (
     Tracking,
     Transcoding,
 )
+from eventsourcing.popo import POPOFactory
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import get_topic, strtobool
@@ -33,8 +34,11 @@ from shared.events.base import Envelope
 from shared.persistence import (
     BatchedSQLiteProcessRecorder,
     GroupedPostgresProcessRecorder,
+    InMemoryProcessRecorder,
     select_after,
     select_latest,
+    select_positions,
+    select_streams_of_topic,
 )
 
 T = TypeVar("T")
@@ -77,12 +81,27 @@ class TimedeltaAsSeconds(Transcoding):
         return timedelta(seconds=data)
 
 
+def inbox_name(consumer: str, source_aggregate_id: str) -> str:
+    """The tracking record that says how far one consumer has applied one source aggregate's
+    events (the version of the last one applied).
+
+    Kafka offsets make a redelivered *message* harmless; this makes a re-published *event* (the
+    relay resends after a crash, under a new offset) harmless too. It is a row of the store's
+    tracking table, written with what the event derived: a position the store moves only forward,
+    so a batch that would move it back (another consumer got there first) is refused whole."""
+    return f"inbox:{consumer}:{source_aggregate_id}"
+
+
+# The tracking record that says a store's inbox cursors (below) are carried over into rows.
+INBOX_CARRIED_OVER = "inbox:__carried_over__"
+
+
 @direct_events
 class InboxCursor(Aggregate):
-    """How far one consumer has applied one source aggregate's events.
-
-    Kafka offsets make a redelivered *message* harmless; this makes a re-published *event*
-    (the relay resends after a crash, under a new offset) harmless too.
+    """How far one consumer had applied one source aggregate's events, as stores kept it before
+    the positions became rows of the tracking table (`inbox_name`): an aggregate, with an event
+    per advance. Kept so that those stores still read; the first consumed batch of such a store
+    carries each cursor's position over into its row (`carry_over_inbox_cursors`).
     """
 
     @staticmethod
@@ -229,46 +248,42 @@ class _BatchRepository:
 
 @dataclasses.dataclass
 class Preloaded:
-    """The aggregates a batch names, read before it is applied: those found, and the ids of those
-    the store does not hold."""
+    """What a batch names, read before it is applied: the aggregates found, the ids of those the
+    store does not hold, and the inbox positions asked for (0 for a source not seen before)."""
 
     aggregates: dict[UUID, Any] = dataclasses.field(default_factory=dict)
     absent: frozenset[UUID] = frozenset()
+    positions: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 class _Batch:
-    """Aggregates changed while applying consumed events, to be saved in one transaction."""
+    """Aggregates changed while applying consumed events, to be saved in one transaction with the
+    inbox positions the batch advanced."""
 
-    def __init__(self, store: Repository[UUID], preloaded: Preloaded) -> None:
+    def __init__(
+        self, store: Repository[UUID], preloaded: Preloaded, position_of: Callable[[str], int]
+    ) -> None:
         self.pending: dict[UUID, Any] = {}
         self.repository = _BatchRepository(store, self.pending, preloaded)
-        # Where each source aggregate's cursor will stand: advanced once per batch, not per event.
-        self.cursors: dict[UUID, tuple[InboxCursor, int]] = {}
+        self.positions = preloaded.positions  # inbox name → the version applied up to
+        self.advanced: dict[str, int] = {}  # written once per batch, not per event
+        self._position_of = position_of  # for a source the batch did not name
 
     def apply(self, delivery: Delivery, handle: Callable[[], Sequence[Aggregate | None]]) -> bool:
-        cursor_id = InboxCursor.create_id(delivery.consumer, delivery.source_aggregate_id)
-        if cursor_id in self.cursors:
-            cursor, position = self.cursors[cursor_id]
-        else:
-            if cursor_id in self.repository:
-                cursor = self.repository.get(cursor_id)
-            else:
-                cursor = InboxCursor(delivery.consumer, delivery.source_aggregate_id)
-                self.pending[cursor_id] = cursor
-            position = cursor.position
+        name = inbox_name(delivery.consumer, delivery.source_aggregate_id)
+        position = self.positions.get(name)
+        if position is None:
+            position = self.positions[name] = self._position_of(name)
         if delivery.source_version <= position:
             return False
         for aggregate in handle():
             if aggregate is not None:
                 self.pending[aggregate.id] = aggregate
-        self.cursors[cursor_id] = (cursor, delivery.source_version)
+        self.positions[name] = self.advanced[name] = delivery.source_version
         return True
 
-    def advance_cursors(self) -> None:
-        for cursor_id, (cursor, position) in self.cursors.items():
-            if position > cursor.position:
-                cursor.advance(position)
-                self.pending[cursor_id] = cursor
+    def trackings(self) -> list[Tracking]:
+        return [Tracking(name, position) for name, position in self.advanced.items()]
 
 
 def in_store_order(items: Iterable[T], aggregate_id: Callable[[T], UUID]) -> list[T]:
@@ -317,16 +332,12 @@ class ServiceApplication(Application[UUID]):
     conflict_retries = 5
     catch_up_batch = 2000
 
-    # Inbox cursors grow by an event per consumed batch: snapshots keep loading them cheap.
+    # A service names the long-lived aggregates it snapshots (`snapshotting_intervals`).
     is_snapshotting_enabled = True
-    cursor_snapshot_interval = 20
 
     def __init__(self, env: Any = None) -> None:
         super().__init__(env)
-        self.snapshotting_intervals = {  # type: ignore[misc]
-            InboxCursor: self.cursor_snapshot_interval,
-            **type(self).snapshotting_intervals,
-        }
+        self._inbox_carried_over = False
         self._read_lock = threading.RLock()
         self._read_position = 0
         self.read_models: Sequence[ReadModel] = self.construct_read_models()
@@ -516,6 +527,8 @@ class ServiceApplication(Application[UUID]):
         Ours is named to the library's factory, which makes it as its own (its tables' names,
         their creation)."""
         factory = self.factory
+        if isinstance(factory, POPOFactory):
+            return InMemoryProcessRecorder()
         for store, ours in (
             (SQLiteFactory, BatchedSQLiteProcessRecorder),
             (PostgresFactory, GroupedPostgresProcessRecorder),
@@ -559,19 +572,27 @@ class ServiceApplication(Application[UUID]):
         return results is not None and bool(results[0])
 
     def apply_in_one_transaction(
-        self, tracking: Tracking, steps: Sequence[Callable[[], T]], *, touched: Sequence[UUID] = ()
+        self,
+        tracking: Tracking,
+        steps: Sequence[Callable[[], T]],
+        *,
+        touched: Sequence[UUID] = (),
+        inbox: Sequence[str] = (),
     ) -> list[T] | None:
         """Run the steps (each applies consumed events through `process_delivery`) and save all
-        they changed with one tracking record, in one transaction: all or nothing.
+        they changed with one tracking record and the inbox positions they advanced, in one
+        transaction: all or nothing.
 
         A DomainError in step k raises StepFailed(k) and saves nothing. A conflict with a
         concurrent command is retried from fresh reads. None: the tracking record was already
         there (another consumer instance got here first), so nothing was applied. `touched`: the
-        aggregates the steps will read, as far as known (`aggregates_touched`); those not cached
-        are read together beforehand (`preload`) instead of in two queries each.
+        aggregates the steps will read, as far as known (`aggregates_touched`), and `inbox` the
+        positions (`inbox_names`); those not cached are read together beforehand (`preload`)
+        instead of in queries of their own.
         """
+        self.carry_over_inbox_cursors()
         for attempt in range(self.conflict_retries + 1):
-            batch = _Batch(self._repository, self.preload(touched))
+            batch = _Batch(self._repository, self.preload(touched, inbox), self._inbox_position)
             self._local.batch = batch
             try:
                 results = []
@@ -582,9 +603,9 @@ class ServiceApplication(Application[UUID]):
                         raise StepFailed(index, error) from error
             finally:
                 self._local.batch = None
-            batch.advance_cursors()
             processing: ProcessingEvent[UUID] = ProcessingEvent(tracking=tracking)
             collect(processing, batch.pending.values())
+            processing.saved_kwargs["trackings"] = batch.trackings()
             try:
                 recordings = self._record(processing, adopt=True)
             except IntegrityError:
@@ -599,40 +620,50 @@ class ServiceApplication(Application[UUID]):
         raise AssertionError("unreachable")
 
     def touched_by(self, consumer: str, consumed: Iterable[tuple[Envelope, Any]]) -> list[UUID]:
-        """What applying these consumed events will read, as far as known: each source's inbox
-        cursor, and what the service names (`aggregates_touched`)."""
-        touched = []
+        """The aggregates of this service that applying these consumed events will read, as far
+        as the service names them (`aggregates_touched`)."""
+        touched: list[UUID] = []
         for envelope, payload in consumed:
-            touched.append(InboxCursor.create_id(consumer, envelope.aggregate_id))
             touched.extend(self.aggregates_touched(envelope, payload))
         return touched
 
+    @staticmethod
+    def inbox_names(consumer: str, envelopes: Iterable[Envelope]) -> list[str]:
+        """The inbox positions applying these consumed events reads: one per source aggregate."""
+        return list(dict.fromkeys(inbox_name(consumer, envelope.aggregate_id) for envelope in envelopes))
+
     def aggregates_touched(self, envelope: Envelope, event: Any) -> Iterable[UUID]:
         """The aggregates of this service that applying a consumed event reads, where a service
-        can tell (the inbox cursor is the platform's): none by default. Naming them only spares
-        reads; a wrong or missing name changes nothing else."""
+        can tell: none by default. Naming them only spares reads; a wrong or missing name changes
+        nothing else."""
         return ()
 
-    def preload(self, ids: Sequence[UUID]) -> Preloaded:
+    def preload(self, ids: Sequence[UUID], inbox: Sequence[str] = ()) -> Preloaded:
         """Of these aggregates, those not cached, read together: their latest snapshots in one
         query, the events after them in another (a query each per few hundred); those with
-        neither are not in the store. Nothing, from a store these queries do not know."""
+        neither are not in the store. And the inbox positions named, in a query per few hundred.
+        Nothing, from a store these queries do not know."""
+        positions: dict[str, int] = {}
+        if inbox:
+            found = select_positions(self.recorder, inbox)
+            if found is not None:
+                positions = {name: found.get(name, 0) for name in inbox}
         cache = self._repository.cache
         wanted = list({i for i in ids if cache is None or i not in cache.cache})
         if not wanted:
-            return Preloaded()
+            return Preloaded(positions=positions)
         snapshots: dict[UUID | str, StoredEvent] = {}
         if self.snapshots is not None:
             latest = select_latest(self.snapshots.recorder, wanted)
             if latest is None:
-                return Preloaded()
+                return Preloaded(positions=positions)
             snapshots = {stored.originator_id: stored for stored in latest}
         after: dict[UUID | str, int] = {
             i: snapshots[i].originator_version if i in snapshots else 0 for i in wanted
         }
         events = select_after(self.recorder, after)
         if events is None:
-            return Preloaded()
+            return Preloaded(positions=positions)
         streams: dict[UUID | str, list[StoredEvent]] = {}
         for stored in events:
             streams.setdefault(stored.originator_id, []).append(stored)
@@ -645,7 +676,30 @@ class ServiceApplication(Application[UUID]):
                 stored_events = [snapshots[i], *stored_events]
             if stored_events:
                 aggregates[i] = project(None, map(self.mapper.to_domain_event, stored_events))
-        return Preloaded(aggregates, frozenset(i for i in wanted if i not in aggregates))
+        return Preloaded(aggregates, frozenset(i for i in wanted if i not in aggregates), positions)
+
+    def _inbox_position(self, name: str) -> int:
+        return self.process_recorder.max_tracking_id(name) or 0
+
+    def carry_over_inbox_cursors(self) -> None:
+        """Once a store: the positions of the inbox cursors it kept as aggregates (`InboxCursor`),
+        written as the rows that keep them now, before any consumed batch reads them."""
+        if self._inbox_carried_over:
+            return
+        recorder = self.process_recorder
+        if recorder.max_tracking_id(INBOX_CARRIED_OVER) is None:
+            positions = []
+            for cursor_id in select_streams_of_topic(self.recorder, get_topic(InboxCursor.Created)) or ():
+                cursor: InboxCursor = self._repository.get(UUID(str(cursor_id)))
+                if cursor.position > 0:
+                    name = inbox_name(cursor.consumer, cursor.source_aggregate_id)
+                    positions.append(Tracking(name, cursor.position))
+            try:
+                self.events.put([], trackings=[*positions, Tracking(INBOX_CARRIED_OVER, 1)])
+            except IntegrityError:
+                if recorder.max_tracking_id(INBOX_CARRIED_OVER) is None:
+                    raise
+        self._inbox_carried_over = True
 
     def _already_tracked(self, tracking: Tracking) -> bool:
         return self.process_recorder.has_tracking_id(tracking.application_name, tracking.notification_id)

@@ -140,9 +140,11 @@ class ExactlyOnceConsumer:
         while items:
             tracking = Tracking(tracking_name(self.group_id, topic, partition), items[-1][0].offset)
             steps = [functools.partial(self._apply_one, topic, partition, *item) for item in items]
-            touched = self.application.touched_by(self.group_id, [(e, event) for _, e, event in items])
+            application = self.application
+            touched = application.touched_by(self.group_id, [(e, event) for _, e, event in items])
+            inbox = application.inbox_names(self.group_id, [e for _, e, _ in items])
             try:
-                results = self.application.apply_in_one_transaction(tracking, steps, touched=touched)
+                results = application.apply_in_one_transaction(tracking, steps, touched=touched, inbox=inbox)
             except StepFailed as failed:
                 # Nothing was saved: park that one, then apply those before it on their own.
                 parked = (items[failed.index][0], f"{failed.error.code}: {failed.error.message}")

@@ -27,6 +27,7 @@ from eventsourcing.persistence import (
     StoredEvent,
     Tracking,
 )
+from eventsourcing.popo import POPOProcessRecorder
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteCursor, SQLiteProcessRecorder
 from eventsourcing.utils import retry
@@ -78,9 +79,25 @@ class _Save:
 
 
 def _trackings(kwargs: dict[str, Any]) -> list[Tracking]:
-    """The consumed position a save records with its events (a recorder's `tracking=`), if any."""
+    """The positions a save records with its events: a recorder's `tracking=` (a consumed
+    partition's offset), if any, and ours, `trackings=` (a consumed batch's inbox positions)."""
     tracking: Tracking | None = kwargs.get("tracking")
-    return [] if tracking is None else [tracking]
+    return [*([] if tracking is None else [tracking]), *kwargs.get("trackings", ())]
+
+
+class InMemoryProcessRecorder(POPOProcessRecorder):
+    """The library's in-memory process recorder, recording `trackings=` with the events too."""
+
+    def _assert_uniqueness(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        super()._assert_uniqueness(stored_events, **kwargs)
+        for tracking in kwargs.get("trackings", ()):
+            self._assert_tracking_uniqueness(tracking)
+
+    def _update_table(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        notification_ids = super()._update_table(stored_events, **kwargs)
+        for tracking in kwargs.get("trackings", ()):
+            self._insert_tracking(tracking)
+        return notification_ids
 
 
 def _own_copy(error: BaseException) -> BaseException:
@@ -392,9 +409,12 @@ class GroupedPostgresProcessRecorder(GroupCommit, PostgresProcessRecorder):
         return ids
 
     def _write_one(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        if _trackings(kwargs) or not stored_events:  # a position too: the library's transaction
-            ids: Sequence[int] | None = PostgresProcessRecorder.insert_events(self, stored_events, **kwargs)
-        else:
+        ids: Sequence[int] | None = []
+        if _trackings(kwargs):  # positions too: in a transaction, as a group's
+            save = _Save(stored_events, kwargs)
+            self._write_group_in_transaction([save])
+            ids = save.result()
+        elif stored_events:
             ids = self._insert_alone(stored_events)
         return ids
 
@@ -502,6 +522,52 @@ def select_after(recorder: AggregateRecorder, after: Mapping[UUID | str, int]) -
         return query.format(table=table), ([i for i, _ in chunk], [version for _, version in chunk])
 
     return _select_in_chunks(recorder, list(after.items()), 250, lambda stream: stream[0], sqlite, postgres)
+
+
+def select_positions(recorder: AggregateRecorder, names: Sequence[str]) -> dict[str, int] | None:
+    """The position each of these tracking records stands at, of those the store holds, in a
+    query per 500; None from a store this does not know."""
+    found: dict[str, int] = {}
+    for first in range(0, len(names), 500):
+        chunk = list(names[first : first + 500])
+        if isinstance(recorder, SQLiteProcessRecorder):
+            with recorder.datastore.transaction(commit=False) as c:
+                c.execute(
+                    "SELECT application_name, MAX(notification_id) FROM tracking "
+                    f"WHERE application_name IN ({','.join('?' * len(chunk))}) GROUP BY application_name",
+                    chunk,
+                )
+                found.update((name, position) for name, position in c.fetchall())
+        elif isinstance(recorder, PostgresProcessRecorder):
+            query = SQL(
+                "SELECT application_name, MAX(notification_id) AS position FROM {}.{} "
+                "WHERE application_name = ANY(%s) GROUP BY application_name"
+            ).format(Identifier(recorder.datastore.schema), Identifier(recorder.tracking_table_name))
+            with recorder.datastore.transaction(commit=False) as curs:
+                curs.execute(query, (chunk,))
+                found.update((row["application_name"], row["position"]) for row in curs.fetchall())
+        else:
+            return None
+    return found
+
+
+def select_streams_of_topic(recorder: AggregateRecorder, topic: str) -> list[UUID | str] | None:
+    """The ids of the streams that hold an event of this topic (a whole-table scan: for a
+    one-off); None from a store this does not know."""
+    if isinstance(recorder, SQLiteAggregateRecorder):
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT DISTINCT originator_id FROM {recorder.events_table_name} WHERE topic = ?", (topic,)
+            )
+            return [recorder.convert_originator_id(row[0]) for row in c.fetchall()]
+    if isinstance(recorder, PostgresAggregateRecorder):
+        query = SQL("SELECT DISTINCT originator_id FROM {}.{} WHERE topic = %s").format(
+            Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)
+        )
+        with recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(query, (topic,))
+            return [row["originator_id"] for row in curs.fetchall()]
+    return None
 
 
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from shared.events.catalog import Published
 
 def to_integration(domain_event: Any) -> Published | None:
     """The public event for a stored domain event; None for what stays inside the service
-    (private-pool bookkeeping on the rep, quota and cap changes, region managers, inbox cursors)."""
+    (private-pool bookkeeping on the rep, quota and cap changes, region managers)."""
     if isinstance(domain_event, Lead.Event):
         event = _lead_event(domain_event)
         return Published(event=event, aggregate_type="Lead") if event is not None else None

@@ -20,7 +20,7 @@ def outcome_payload(outcome: Outcome) -> public.ReviewOutcome:
 
 
 def to_integration(domain_event: Any) -> Published | None:
-    """Reps, results, the rule list and inbox cursors are internal: they map to None."""
+    """Reps, results and the rule list are internal: they map to None."""
     if isinstance(domain_event, Review.Event):
         return _review_event(domain_event)
     if isinstance(domain_event, RedLineCase.Opened):

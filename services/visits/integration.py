@@ -25,7 +25,7 @@ def _published(event: public.VisitsEvent) -> Published:
 
 def to_integration(domain_event: Any) -> Published | None:
     """Visits, corrections, flags, decisions, look-backs and weekly summaries are public; the
-    lead ownership timeline, inbox cursors, log openings and single minor breaches are not."""
+    lead ownership timeline, log openings and single minor breaches are not."""
     e: Any = domain_event
     if isinstance(e, VisitLog.VisitLogged):
         v = e.visit

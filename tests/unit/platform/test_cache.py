@@ -18,10 +18,10 @@ import shared.application as application_module
 from shared.application import (
     ConcurrentChange,
     Delivery,
-    InboxCursor,
     ServiceApplication,
     StepFailed,
     copy_aggregate,
+    inbox_name,
 )
 from shared.domain import RuleViolated
 from shared.settings import cache_env
@@ -181,9 +181,9 @@ def apply_tallies(
         return lambda: app.process_delivery(delivery, handle)
 
     steps = [step(Delivery("g", "t", 0, offset, source, version)) for source, version in deliveries]
-    touched = [InboxCursor.create_id("g", s) for s, _ in deliveries]
-    touched += [Tally.create_id(s) for s, _ in deliveries]  # what the handler reads, named
-    return app.apply_in_one_transaction(Tracking("g:t:0", offset), steps, touched=touched)
+    touched = [Tally.create_id(s) for s, _ in deliveries]  # what the handler reads, named
+    inbox = [inbox_name("g", s) for s, _ in deliveries]
+    return app.apply_in_one_transaction(Tracking("g:t:0", offset), steps, touched=touched, inbox=inbox)
 
 
 def test_a_batch_reads_the_aggregates_it_names_together_and_those_not_stored_not_at_all(
@@ -192,14 +192,14 @@ def test_a_batch_reads_the_aggregates_it_names_together_and_those_not_stored_not
     first = tallying(tmp_path / "t.db")
     reads = count_reads(first, monkeypatch)
     assert apply_tallies(first, 0, [("s1", 1), ("s2", 1), ("s1", 2)]) == [True, True, True]
-    assert reads == []  # cursors and tallies new: found with two queries, no stream read
+    assert reads == []  # tallies and positions new: found by the batch's queries, no stream read
     assert (first.count("s1"), first.count("s2")) == (2, 1)
 
     restarted = tallying(tmp_path / "t.db")  # nothing cached
     reads = count_reads(restarted, monkeypatch)
     # s1's second event again (re-published under a new offset), its third, and a new source.
     assert apply_tallies(restarted, 1, [("s1", 2), ("s1", 3), ("s3", 1)]) == [False, True, True]
-    assert reads == []  # s1's cursor and tally, read with the batch's others, not one by one
+    assert reads == []  # s1's position and tally, read with the batch's others, not one by one
     assert (restarted.count("s1"), restarted.count("s3")) == (3, 1)
 
 
@@ -215,7 +215,7 @@ def test_what_a_consumed_batch_saved_is_cached_and_the_next_batch_reads_nothing(
     select_after = application_module.select_after
     monkeypatch.setattr(application_module, "select_after", lambda *a: preloads.append(a) or select_after(*a))
     assert apply_tallies(app, 2, [("s1", 3), ("s2", 3), ("s3", 2)]) == [True, True, True]
-    assert reads == [] and preloads == []  # tallies and cursors, read and made alike: all cached
+    assert reads == [] and preloads == []  # tallies read and made alike: all cached
     assert [app.count(s) for s in ("s1", "s2", "s3")] == [3, 3, 2]
     assert [tallying(tmp_path / "t.db").count(s) for s in ("s1", "s2", "s3")] == [3, 3, 2]  # stored
 
