@@ -1,0 +1,151 @@
+"""A service consuming another's topic at scale: the visits service reading the leads topic after
+BENCH_CONSUME_LEADS leads were registered (in no order) and each assigned (in lead order, as a
+daily run publishes them), through its exactly-once consumer into a fresh store, as it would
+follow a day of the leads service; more leads than a service caches (5,000 aggregates), so most
+of the timelines a batch reads come from the store. Against a raw aiokafka consumer decoding the
+same messages. Needs the local broker.
+
+    .venv/bin/python -m bench.bench_consume      (BENCH_CONSUME_LEADS)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.bench_kafka import KAFKA, against_raw_consumer, raw_consumer_rate
+from bench.common import header, in_turns
+from services.visits.application import VisitsApplication
+from shared.consumer import ExactlyOnceConsumer
+from shared.events.base import Envelope, IntegrationEvent
+from shared.events.catalog import event_id_for
+from shared.events.leads import LeadAssigned, LeadRegistered
+from shared.kafka import ensure_topics, make_producer
+from shared.metrics import Metrics
+from shared.settings import AGGREGATE_CACHE_SIZE, cache_env
+from tests.support.stores import sqlite_env
+
+N_LEADS = int(os.environ.get("BENCH_CONSUME_LEADS", "20000"))
+REGISTERED = datetime(2026, 3, 1, 1, tzinfo=UTC)
+ASSIGNED = REGISTERED + timedelta(days=1)
+
+
+def envelope(event: IntegrationEvent, lead_id: str, version: int, at: datetime) -> bytes:
+    return Envelope(
+        event_id=event_id_for(lead_id, version),
+        event_type=event.event_type,
+        schema_version=event.schema_version,
+        aggregate_type="Lead",
+        aggregate_id=lead_id,
+        aggregate_version=version,
+        occurred_at=at,
+        recorded_at=at,
+        actor_id="leads-scheduler",
+        actor_role="system",
+        payload=event.model_dump(mode="json"),
+    ).to_bytes()
+
+
+async def stocked_topic() -> str:
+    """A leads topic holding N_LEADS registrations, then their assignments in lead order."""
+    topic = f"bench{uuid.uuid4().hex[:8]}.leads"
+    await ensure_topics(KAFKA, [topic], 3)
+    leads = [str(uuid.uuid4()) for _ in range(N_LEADS)]
+    registered = [
+        (
+            lead,
+            envelope(
+                LeadRegistered(
+                    lead_id=lead,
+                    company_name=f"Company {lead}",
+                    company_key=lead,
+                    region="hangzhou",
+                    address_line="1 West Lake Road",
+                    city="Hangzhou",
+                    customer_lat=30.2741,
+                    customer_lon=120.1551,
+                    score=50.0,
+                    source="bench",
+                    registered_at=REGISTERED,
+                ),
+                lead,
+                1,
+                REGISTERED,
+            ),
+        )
+        for lead in leads
+    ]
+    assigned = [
+        (
+            lead,
+            envelope(
+                LeadAssigned(
+                    lead_id=lead,
+                    rep_id=f"rep-{n % 500}",
+                    region="hangzhou",
+                    assigned_at=ASSIGNED,
+                    follow_up_deadline=ASSIGNED + timedelta(hours=48),
+                ),
+                lead,
+                2,
+                ASSIGNED,
+            ),
+        )
+        for n, lead in enumerate(sorted(leads, key=lambda lead: uuid.UUID(lead).int))
+    ]
+    producer = make_producer(KAFKA, "bench-consume")
+    await producer.start()
+    try:
+        messages = registered + assigned
+        await asyncio.gather(*[await producer.send(topic, value=v, key=k.encode()) for k, v in messages])
+    finally:
+        await producer.stop()
+    return topic
+
+
+async def consumed_rate(topic: str, tmp: Path, run: int) -> float:
+    """Events/s of the visits service's consumer reading the topic to its end into a fresh store."""
+    app = VisitsApplication({**sqlite_env(tmp / f"visits-{run}.db"), **cache_env(AGGREGATE_CACHE_SIZE)})
+    consumer = ExactlyOnceConsumer(
+        app,
+        app.handlers(),
+        group_id="ironarmy.visits",
+        topics=[topic],
+        bootstrap_servers=KAFKA,
+        partitions=3,
+        metrics=Metrics("bench"),
+    )
+    try:
+        started = time.perf_counter()
+        await consumer.run_to_end()
+        elapsed = time.perf_counter() - started
+        applied = consumer.metrics.consumed.labels(consumer.group_id, topic, "applied")._value.get()
+        if applied != 2 * N_LEADS:  # a consumer that missed events measures nothing
+            raise RuntimeError(f"applied {applied} of {2 * N_LEADS} events")
+        return 2 * N_LEADS / elapsed
+    finally:
+        app.close()
+
+
+async def main() -> None:
+    header(f"the visits service consuming the leads topic: {N_LEADS:,} leads registered, then assigned")
+    topic = await stocked_topic()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        ours, raw = map(
+            statistics.median,
+            await in_turns(
+                lambda i: consumed_rate(topic, Path(tmp_name), i),
+                lambda _: raw_consumer_rate([topic], 2 * N_LEADS),
+            ),
+        )
+    print(against_raw_consumer(f"visits consuming {2 * N_LEADS:,} leads events", ours, raw))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
