@@ -157,6 +157,24 @@ def test_inbox_positions_are_rows_written_with_the_batch_and_read_by_any_instanc
         app.close()
 
 
+def test_a_batch_of_many_sources_writes_all_their_positions_and_refuses_them_together(
+    store_env: dict[str, str],
+) -> None:
+    app = TallyApplication(store_env)
+    sources = [(f"s{n}", 1) for n in range(450)]  # more than one statement's worth on SQLite
+    assert count_tallies(app, 0, 0, sources) == [True] * 450
+    assert {app.process_recorder.max_tracking_id(inbox_name("g", s)) for s, _ in sources} == {1}
+    again = TallyApplication(store_env)  # another instance, another partition: all passed over
+    assert count_tallies(again, 1, 0, [*sources[:3], ("s449", 2)]) == [False, False, False, True]
+    with pytest.raises(IntegrityError):  # one position among many that would not move forward
+        again.events.put(
+            [], trackings=[Tracking(inbox_name("g", "s1"), 5), Tracking(inbox_name("g", "s2"), 1)]
+        )
+    assert again.process_recorder.max_tracking_id(inbox_name("g", "s1")) == 1  # nor did the other
+    app.close()
+    again.close()
+
+
 def test_inbox_cursors_kept_as_aggregates_are_carried_over_once(
     store_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
