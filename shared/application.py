@@ -290,11 +290,11 @@ def in_store_order(items: Iterable[T], aggregate_id: Callable[[T], UUID]) -> lis
     """The items in the order of their aggregates' ids in the stores' index on (originator id,
     version): a UUID's 128-bit number, which is how SQLite's hex text and PostgreSQL's uuid sort.
 
-    For a bulk write saved in batches (a daily distribution, an import): in this order each batch
-    inserts into one stretch of the index, where in any other order every event of a batch lands
-    on a page of its own all over it, and each commit writes all those pages again. The
-    10,000 × 40 distribution on SQLite wrote 3.1 GB (its log and the checkpoints) in allocation
-    order, 0.5 GB in this one; its commits took 12.5 → 1.6 µs an assignment."""
+    For a bulk write saved in batches (a daily distribution, a sweep of overdue leads): in this
+    order each batch inserts into one stretch of the index, where in any other order every event
+    of a batch lands on a page of its own all over it, and each commit writes all those pages
+    again. The 10,000 × 40 distribution on SQLite wrote 3.1 GB (its log and the checkpoints) in
+    allocation order, 0.5 GB in this one; its commits took 12.5 → 1.6 µs an assignment."""
     return sorted(items, key=lambda item: aggregate_id(item).int)
 
 

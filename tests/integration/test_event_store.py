@@ -3,7 +3,7 @@ all or nothing, and a consumed batch records its position with its events."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
@@ -15,7 +15,7 @@ from eventsourcing.postgres import PostgresProcessRecorder
 from psycopg.sql import SQL, Identifier
 
 import shared.application as application_module
-from shared.application import Delivery, InboxCursor, Preloaded, in_store_order, inbox_name
+from shared.application import InboxCursor, Preloaded, in_store_order, inbox_name
 from shared.chain import split, verify
 from shared.domain import Meta
 from shared.persistence import (
@@ -26,7 +26,7 @@ from shared.persistence import (
     select_states_at,
 )
 from tests.support.kafka_helpers import eventually_blocking
-from tests.support.probe import Probe, ProbeApplication, Tally, TallyApplication
+from tests.support.probe import Probe, ProbeApplication, TallyApplication, count_batch
 from tests.support.stores import PG, postgres_env
 
 META = Meta("u-1", "admin", datetime(2026, 1, 5, 9, tzinfo=UTC))
@@ -87,36 +87,11 @@ def test_events_and_the_consumed_position_are_written_together(store_env: dict[s
     app.close()
 
 
-def count_tallies(
-    app: TallyApplication, partition: int, offset: int, deliveries: list[tuple[str, int]]
-) -> list[bool] | None:
-    """A consumed batch of one partition, as the consumer applies it: each (source, version)
-    counted on the source's tally."""
-
-    def step(delivery: Delivery) -> Callable[[], bool]:
-        def handle() -> list[Tally]:
-            tally_id = Tally.create_id(delivery.source_aggregate_id)
-            known = tally_id in app.repository
-            tally = app.repository.get(tally_id) if known else Tally(delivery.source_aggregate_id)
-            tally.count_one("rep-1")
-            return [tally]
-
-        return lambda: app.process_delivery(delivery, handle)
-
-    deliveries_ = [Delivery("g", "t", partition, offset, source, version) for source, version in deliveries]
-    return app.apply_in_one_transaction(
-        Tracking(deliveries_[0].tracking_name, offset),
-        [step(d) for d in deliveries_],
-        touched=[Tally.create_id(source) for source, _ in deliveries],
-        inbox=[inbox_name("g", source) for source, _ in deliveries],
-    )
-
-
 def test_inbox_positions_are_rows_written_with_the_batch_and_read_by_any_instance(
     store_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = TallyApplication(store_env)
-    assert count_tallies(first, 0, 0, [("s1", 1), ("s1", 2), ("s2", 1)]) == [True, True, True]
+    assert count_batch(first, 0, 0, [("s1", 1), ("s1", 2), ("s2", 1)]) == [True, True, True]
     recorder = first.process_recorder
     assert (
         recorder.max_tracking_id(inbox_name("g", "s1")),
@@ -135,7 +110,7 @@ def test_inbox_positions_are_rows_written_with_the_batch_and_read_by_any_instanc
     # Another instance (after a rebalance) gets s1's second event again, re-published under
     # another partition's offset: passed over, from the store's row.
     second = TallyApplication(store_env)
-    assert count_tallies(second, 1, 0, [("s1", 2), ("s1", 3)]) == [False, True]
+    assert count_batch(second, 1, 0, [("s1", 2), ("s1", 3)]) == [False, True]
     assert second.count("s1") == 3
 
     # One that read s2's position before the other wrote it: its batch is refused whole (the
@@ -151,7 +126,7 @@ def test_inbox_positions_are_rows_written_with_the_batch_and_read_by_any_instanc
         return preloaded
 
     monkeypatch.setattr(third, "preload", preload_once_stale)
-    assert count_tallies(third, 2, 0, [("s2", 1), ("s3", 1)]) == [False, True]
+    assert count_batch(third, 2, 0, [("s2", 1), ("s3", 1)]) == [False, True]
     assert (third.count("s2"), third.count("s3")) == (1, 1)
     for app in (first, second, third):
         app.close()
@@ -162,10 +137,10 @@ def test_a_batch_of_many_sources_writes_all_their_positions_and_refuses_them_tog
 ) -> None:
     app = TallyApplication(store_env)
     sources = [(f"s{n}", 1) for n in range(450)]  # more than one statement's worth on SQLite
-    assert count_tallies(app, 0, 0, sources) == [True] * 450
+    assert count_batch(app, 0, 0, sources) == [True] * 450
     assert {app.process_recorder.max_tracking_id(inbox_name("g", s)) for s, _ in sources} == {1}
     again = TallyApplication(store_env)  # another instance, another partition: all passed over
-    assert count_tallies(again, 1, 0, [*sources[:3], ("s449", 2)]) == [False, False, False, True]
+    assert count_batch(again, 1, 0, [*sources[:3], ("s449", 2)]) == [False, False, False, True]
     with pytest.raises(IntegrityError):  # one position among many that would not move forward
         again.events.put(
             [], trackings=[Tracking(inbox_name("g", "s1"), 5), Tracking(inbox_name("g", "s2"), 1)]
@@ -191,9 +166,9 @@ def test_inbox_cursors_kept_as_aggregates_are_carried_over_once(
         application_module, "select_streams_of_topic", lambda *a: scans.append(a[1]) or scan(*a)
     )
     app = TallyApplication(store_env)
-    assert count_tallies(app, 0, 10, [("s1", 3), ("s1", 4), ("s2", 1)]) == [False, True, True]
+    assert count_batch(app, 0, 10, [("s1", 3), ("s1", 4), ("s2", 1)]) == [False, True, True]
     assert app.process_recorder.max_tracking_id(inbox_name("g", "s1")) == 4
-    assert count_tallies(TallyApplication(store_env), 0, 11, [("s1", 5)]) == [True]
+    assert count_batch(TallyApplication(store_env), 0, 11, [("s1", 5)]) == [True]
     assert len(scans) == 1  # the first batch of the store's first application, and never again
     app.close()
 

@@ -4,16 +4,17 @@ contracts, and a second application tallies them exactly once."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import Tracking
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from shared.application import Delivery, ServiceApplication
+from shared.application import Delivery, ServiceApplication, inbox_name
 from shared.consumer import Handler
 from shared.domain import Meta, RuleViolated, direct_events, stable_id
 from shared.events.base import Envelope
@@ -108,6 +109,39 @@ class TallyApplication(ServiceApplication):
     def count(self, source_id: str) -> int:
         tally_id = Tally.create_id(source_id)
         return self.repository.get(tally_id).count if tally_id in self.repository else 0
+
+
+def count_batch(
+    app: TallyApplication,
+    partition: int,
+    offset: int,
+    deliveries: Sequence[tuple[str, int]],
+    *,
+    refuse: str | None = None,
+) -> list[bool] | None:
+    """A consumed batch of one partition of consumer "g", as the consumer applies it: each (source,
+    version) counted on the source's tally, the batch's reads named (`refuse`: that source's
+    handler changes its tally, then the domain refuses the event)."""
+
+    def step(delivery: Delivery) -> Callable[[], bool]:
+        def handle() -> list[Tally]:
+            tally_id = Tally.create_id(delivery.source_aggregate_id)
+            known = tally_id in app.repository
+            tally = app.repository.get(tally_id) if known else Tally(delivery.source_aggregate_id)
+            tally.count_one("rep-1")
+            if delivery.source_aggregate_id == refuse:
+                raise RuleViolated("refused", field="rep_id")
+            return [tally]
+
+        return lambda: app.process_delivery(delivery, handle)
+
+    batch = [Delivery("g", "t", partition, offset, source, version) for source, version in deliveries]
+    return app.apply_in_one_transaction(
+        Tracking(batch[0].tracking_name, offset),
+        [step(delivery) for delivery in batch],
+        touched=[Tally.create_id(source) for source, _ in deliveries],
+        inbox=[inbox_name("g", source) for source, _ in deliveries],
+    )
 
 
 def tally_handlers(app: TallyApplication) -> Mapping[str, Handler]:

@@ -191,23 +191,6 @@ def test_assignments_are_saved_in_batches() -> None:
     assert lead.owners[0].rep_id == "r0"
 
 
-def test_assignments_are_stored_in_the_stores_order_across_batches() -> None:
-    from services.leads.policy import LeadsPolicy
-
-    leads = app(LeadsPolicy(save_batch_size=7))
-    for i in range(3):
-        hire(leads, f"r{i}", quota=30)
-    stock(leads, 60)
-    before = leads.recorder.max_notification_id() or 0
-    allocated = allocate_like_the_run(leads)
-    assert leads.distribute(DAY, system()).assigned == 60
-    written = leads.recorder.select_notifications(before, 100, inclusive_of_start=False)
-    stored_ids = [n.originator_id for n in written if n.topic.endswith(".Assigned")]
-    assert stored_ids == sorted(allocated, key=lambda lead_id: lead_id.int) != allocated
-    per_rep = {f"r{i}": {UUID(c.lead_id) for c in leads.workbench(f"r{i}", T0).assigned} for i in range(3)}
-    assert {len(held) for held in per_rep.values()} == {20}
-
-
 def allocate_like_the_run(leads: LeadsApplication) -> list[UUID]:
     """The lead ids in the order the allocation gives them out (best first, reps in turn)."""
     book = leads.book
@@ -216,18 +199,21 @@ def allocate_like_the_run(leads: LeadsApplication) -> list[UUID]:
     return [lead_id for lead_id, _ in allocate(reps, pool).assignments]
 
 
-def test_the_run_is_recorded_with_the_last_batch_when_the_batches_come_out_even() -> None:
+def test_a_run_is_stored_in_the_stores_order_and_recorded_with_its_last_batch() -> None:
     from services.leads.policy import LeadsPolicy
 
-    leads = app(LeadsPolicy(save_batch_size=10))
+    leads = app(LeadsPolicy(save_batch_size=10))  # the batches come out even
     for i in range(3):
         hire(leads, f"r{i}", quota=30)
     stock(leads, 60)
     before = leads.recorder.max_notification_id() or 0
+    allocated = allocate_like_the_run(leads)
     report = leads.distribute(DAY, system(correlation_id="run-1"))
     assert report.assigned == 60
     written = leads.recorder.select_notifications(before, 100, inclusive_of_start=False)
     assert [n.topic.rsplit(".", 1)[-1] for n in written] == ["Assigned"] * 60 + ["Completed"]
+    assert [n.originator_id for n in written[:60]] == sorted(allocated, key=lambda i: i.int) != allocated
+    assert {len(leads.workbench(f"r{i}", T0).assigned) for i in range(3)} == {20}
     with pytest.raises(Conflict):
         leads.distribute(DAY, system(correlation_id="run-1"))
 

@@ -6,7 +6,6 @@ that another process wrote it."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,9 @@ from shared.application import (
     ServiceApplication,
     StepFailed,
     copy_aggregate,
-    inbox_name,
 )
-from shared.domain import RuleViolated
 from shared.settings import cache_env
-from tests.support.probe import Tally, TallyApplication
+from tests.support.probe import TallyApplication, count_batch
 from tests.support.stores import sqlite_env
 from tests.unit.platform.test_snapshots import Counter, Counting
 
@@ -162,43 +159,19 @@ def tallying(path: Path) -> TallyApplication:
     return TallyApplication(cached_store(path))
 
 
-def apply_tallies(
-    app: TallyApplication, offset: int, deliveries: list[tuple[str, int]], *, refuse: str | None = None
-) -> list[bool] | None:
-    """A consumed batch: each (source, version) counted on the source's tally (`refuse`: that
-    source's handler changes its tally, then the domain refuses the event)."""
-
-    def step(delivery: Delivery) -> Callable[[], bool]:
-        def handle() -> list[Tally]:
-            tally_id = Tally.create_id(delivery.source_aggregate_id)
-            known = tally_id in app.repository
-            tally = app.repository.get(tally_id) if known else Tally(delivery.source_aggregate_id)
-            tally.count_one("rep-1")
-            if delivery.source_aggregate_id == refuse:
-                raise RuleViolated("refused", field="rep_id")
-            return [tally]
-
-        return lambda: app.process_delivery(delivery, handle)
-
-    steps = [step(Delivery("g", "t", 0, offset, source, version)) for source, version in deliveries]
-    touched = [Tally.create_id(s) for s, _ in deliveries]  # what the handler reads, named
-    inbox = [inbox_name("g", s) for s, _ in deliveries]
-    return app.apply_in_one_transaction(Tracking("g:t:0", offset), steps, touched=touched, inbox=inbox)
-
-
 def test_a_batch_reads_the_aggregates_it_names_together_and_those_not_stored_not_at_all(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = tallying(tmp_path / "t.db")
     reads = count_reads(first, monkeypatch)
-    assert apply_tallies(first, 0, [("s1", 1), ("s2", 1), ("s1", 2)]) == [True, True, True]
+    assert count_batch(first, 0, 0, [("s1", 1), ("s2", 1), ("s1", 2)]) == [True, True, True]
     assert reads == []  # tallies and positions new: found by the batch's queries, no stream read
     assert (first.count("s1"), first.count("s2")) == (2, 1)
 
     restarted = tallying(tmp_path / "t.db")  # nothing cached
     reads = count_reads(restarted, monkeypatch)
     # s1's second event again (re-published under a new offset), its third, and a new source.
-    assert apply_tallies(restarted, 1, [("s1", 2), ("s1", 3), ("s3", 1)]) == [False, True, True]
+    assert count_batch(restarted, 0, 1, [("s1", 2), ("s1", 3), ("s3", 1)]) == [False, True, True]
     assert reads == []  # s1's position and tally, read with the batch's others, not one by one
     assert (restarted.count("s1"), restarted.count("s3")) == (3, 1)
 
@@ -206,15 +179,15 @@ def test_a_batch_reads_the_aggregates_it_names_together_and_those_not_stored_not
 def test_what_a_consumed_batch_saved_is_cached_and_the_next_batch_reads_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    apply_tallies(tallying(tmp_path / "t.db"), 0, [("s1", 1), ("s2", 1)])
+    count_batch(tallying(tmp_path / "t.db"), 0, 0, [("s1", 1), ("s2", 1)])
     app = tallying(tmp_path / "t.db")  # restarted: nothing cached
-    assert apply_tallies(app, 1, [("s1", 2), ("s2", 2), ("s3", 1)]) == [True, True, True]  # read, made
+    assert count_batch(app, 0, 1, [("s1", 2), ("s2", 2), ("s3", 1)]) == [True, True, True]  # read, made
 
     reads = count_reads(app, monkeypatch)
     preloads: list[Any] = []
     select_after = application_module.select_after
     monkeypatch.setattr(application_module, "select_after", lambda *a: preloads.append(a) or select_after(*a))
-    assert apply_tallies(app, 2, [("s1", 3), ("s2", 3), ("s3", 2)]) == [True, True, True]
+    assert count_batch(app, 0, 2, [("s1", 3), ("s2", 3), ("s3", 2)]) == [True, True, True]
     assert reads == [] and preloads == []  # tallies read and made alike: all cached
     assert [app.count(s) for s in ("s1", "s2", "s3")] == [3, 3, 2]
     assert [tallying(tmp_path / "t.db").count(s) for s in ("s1", "s2", "s3")] == [3, 3, 2]  # stored
@@ -222,11 +195,11 @@ def test_what_a_consumed_batch_saved_is_cached_and_the_next_batch_reads_nothing(
 
 def test_a_refused_batch_leaves_the_cache_as_the_last_batch_saved_it(tmp_path: Path) -> None:
     app = tallying(tmp_path / "t.db")
-    apply_tallies(app, 0, [("s1", 1), ("s2", 1)])
+    count_batch(app, 0, 0, [("s1", 1), ("s2", 1)])
     with pytest.raises(StepFailed):  # s1 counted, then s2 counted and refused: nothing saved
-        apply_tallies(app, 1, [("s1", 2), ("s2", 2)], refuse="s2")
+        count_batch(app, 0, 1, [("s1", 2), ("s2", 2)], refuse="s2")
     assert (app.count("s1"), app.count("s2")) == (1, 1)
-    assert apply_tallies(app, 1, [("s1", 2), ("s2", 2)]) == [True, True]  # the same, accepted
+    assert count_batch(app, 0, 1, [("s1", 2), ("s2", 2)]) == [True, True]  # the same, accepted
     assert (app.count("s1"), app.count("s2")) == (2, 2)
 
 
