@@ -14,6 +14,7 @@ from services.visits.application import VisitsApplication
 from services.visits.domain.visit_log import VisitLog
 from services.visits.integration import to_integration
 from services.visits.policy import VisitsPolicy
+from services.visits.read_models import AuditEntry, AuditTrail
 from shared.domain import Conflict, Forbidden, Meta, RuleViolated
 from shared.events.catalog import decode, make_envelope
 from shared.events.visits import EVENTS, FabricationConfirmed, LookBackCompleted, VisitFlagged
@@ -216,6 +217,28 @@ def test_the_audit_trail_of_a_rep_tells_leads_and_visits_events_in_order(app: Vi
     assert any(e.rep_id == "r2" for e in lead_trail) and any(
         e.visit_id == visits["not_mine"] for e in lead_trail
     )
+
+
+def test_the_audit_trail_keeps_time_order_when_events_arrive_out_of_it_and_arrival_order_in_ties() -> None:
+    trail = AuditTrail()
+
+    def entry(hour: float, name: str) -> AuditEntry:
+        return AuditEntry(
+            at=at(hour),
+            source="leads",
+            event_type=name,
+            event_id=name,
+            rep_id="r1",
+            lead_id="L1",
+            visit_id=None,
+            summary=name,
+        )
+
+    for hour, name in [(1, "a"), (3, "b"), (2, "c"), (3, "d"), (0, "e"), (3, "f"), (4, "g")]:
+        trail._add(entry(hour, name))
+    for rep_id, lead_id in (("r1", None), (None, "L1")):
+        listed = trail.trail(rep_id=rep_id, lead_id=lead_id, include_flags=True)
+        assert [e.event_id for e in listed] == ["e", "a", "c", "b", "d", "f", "g"]
 
 
 def test_every_public_event_of_the_visits_service_round_trips_through_an_envelope(
