@@ -341,9 +341,10 @@ class OutboxRelay:
             self._partition_count = len(partitions)
         known = self._partition_of
         new = list(dict.fromkeys(key for key in keys if key not in known))
+        if new and len(known) + len(new) > PARTITION_CACHE_SIZE:
+            known.clear()  # full: start again from this batch's keys, every one of them
+            new = list(dict.fromkeys(keys))
         if new:
-            if len(known) + len(new) > PARTITION_CACHE_SIZE:
-                known.clear()
             known.update(zip(new, default_partitions(new, partitions), strict=True))
         return [known[key] for key in keys]
 
