@@ -23,8 +23,8 @@ from bench.bench_kafka import KAFKA, against_raw_consumer, raw_consumer_rate
 from bench.common import header, in_turns
 from services.visits.application import VisitsApplication
 from shared.consumer import ExactlyOnceConsumer
-from shared.events.base import Envelope, IntegrationEvent
-from shared.events.catalog import event_id_for
+from shared.events.base import IntegrationEvent
+from shared.events.catalog import Published, envelope_bytes
 from shared.events.leads import LeadAssigned, LeadRegistered
 from shared.kafka import ensure_topics, make_producer
 from shared.metrics import Metrics
@@ -37,19 +37,12 @@ ASSIGNED = REGISTERED + timedelta(days=1)
 
 
 def envelope(event: IntegrationEvent, lead_id: str, version: int, at: datetime) -> bytes:
-    return Envelope(
-        event_id=event_id_for(lead_id, version),
-        event_type=event.event_type,
-        schema_version=event.schema_version,
-        aggregate_type="Lead",
-        aggregate_id=lead_id,
-        aggregate_version=version,
-        occurred_at=at,
-        recorded_at=at,
-        actor_id="leads-scheduler",
-        actor_role="system",
-        payload=event.model_dump(mode="json"),
-    ).to_bytes()
+    """The message the leads service's relay would send for this event of the lead."""
+    meta = {"at": at, "actor_id": "leads-scheduler", "actor_role": "system"}
+    published = Published(event, aggregate_type="Lead")
+    return envelope_bytes(
+        published, aggregate_id=lead_id, aggregate_version=version, meta=meta, recorded_at=at
+    )
 
 
 async def stocked_topic() -> str:
