@@ -119,7 +119,7 @@ async def distribute_and_relay(app: LeadsApplication, after: int) -> tuple[Distr
     await relay.start_producer()
     relay.record_position(after)  # the setup's events are not the run's
     loop = asyncio.get_running_loop()
-    app.on_recorded.append(lambda: loop.call_soon_threadsafe(relay.wake))
+    app.on_recorded.append(lambda recordings: loop.call_soon_threadsafe(relay.hand_over, recordings))
     relaying = asyncio.create_task(relay.run())
     started = time.perf_counter()
     report = await asyncio.to_thread(

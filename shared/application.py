@@ -343,8 +343,8 @@ class ServiceApplication(Application[UUID]):
         self.read_models: Sequence[ReadModel] = self.construct_read_models()
         # While a consumed batch is applied in this thread, `repository` reads through it.
         self._local = threading.local()
-        # Told (from whichever thread saved) that new events are stored: the relay wakes up.
-        self.on_recorded: list[Callable[[], None]] = []
+        # Told (in whichever thread saved) of the events each save stored: the relay's hand-over.
+        self.on_recorded: list[Callable[[list[Recording[UUID]]], None]] = []
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """Save as the library does; when another command got there first, say which aggregate
@@ -441,7 +441,7 @@ class ServiceApplication(Application[UUID]):
         if recordings:
             self._apply_to_read_models(recordings)
             for listener in self.on_recorded:
-                listener()
+                listener(recordings)
 
     def _apply_to_read_models(self, recordings: list[Recording[UUID]]) -> None:
         """Events this process just stored go straight to the read models when they follow on

@@ -26,6 +26,12 @@ class Metrics:
             ["topic"],
             registry=self.registry,
         )
+        self.relay_handed_over = Counter(
+            "relay_handed_over_events_total",
+            "Stored events the outbox relay took from the saves that stored them, not reading the store",
+            ["topic"],
+            registry=self.registry,
+        )
         self.relay_position = Gauge(
             "relay_position",
             "Last notification id the relay has published",

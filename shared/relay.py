@@ -38,7 +38,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
-from eventsourcing.persistence import Notification, PersistenceError, Tracking
+from eventsourcing.persistence import Notification, PersistenceError, Recording, Tracking
 
 from shared.aio import wait_until
 from shared.application import ServiceApplication
@@ -53,6 +53,8 @@ Translator = Callable[[Any], Published | None]
 T = TypeVar("T")
 
 PARTITION_CACHE_SIZE = 100_000  # keys whose partition the relay remembers
+HANDOVER_EVENTS = 100  # a save of more events is read back from the store instead (in bulk)
+HANDOVER_KEEP = 10_000  # events handed over and not yet sent that the relay keeps, at most
 
 
 class Outgoing(NamedTuple):
@@ -75,20 +77,26 @@ def read_outgoing(
     to_domain_event = application.mapper.to_domain_event
     for notification in notifications:
         last = notification.id
-        domain_event = to_domain_event(notification)
-        published = translate(domain_event)
-        if published is None:
-            continue  # internal to the service: nothing public to say
-        aggregate_id = str(domain_event.originator_id)
-        value = envelope_bytes(
-            published,
-            aggregate_id=aggregate_id,
-            aggregate_version=domain_event.originator_version,
-            meta=domain_event.meta.as_dict(),  # type: ignore[attr-defined]
-            recorded_at=domain_event.timestamp,  # type: ignore[attr-defined]
-        )
-        outgoing.append(Outgoing(aggregate_id.encode(), value, notification.id))
+        message = outgoing_of(to_domain_event(notification), notification.id, translate)
+        if message is not None:
+            outgoing.append(message)
     return outgoing, last
+
+
+def outgoing_of(domain_event: Any, notification_id: int, translate: Translator) -> Outgoing | None:
+    """A stored event's message, or None when it is internal to the service (nothing public)."""
+    published = translate(domain_event)
+    if published is None:
+        return None
+    aggregate_id = str(domain_event.originator_id)
+    value = envelope_bytes(
+        published,
+        aggregate_id=aggregate_id,
+        aggregate_version=domain_event.originator_version,
+        meta=domain_event.meta.as_dict(),
+        recorded_at=domain_event.timestamp,
+    )
+    return Outgoing(aggregate_id.encode(), value, notification_id)
 
 
 @dataclass(frozen=True)
@@ -240,6 +248,8 @@ class OutboxRelay:
         self.connected = False
         self._running = False
         self.failure: str | None = None  # the last unexpected error, until a batch goes through
+        # Events of saves this process committed, as they were stored, by notification id.
+        self._handed: dict[int, Any] = {}
 
     # --- reading the store (runs in a worker thread) ---------------------------------
 
@@ -253,10 +263,15 @@ class OutboxRelay:
         return read_outgoing(self.application, self.translate, after, self.batch_size)
 
     async def _read(self, after: int) -> tuple[list[Outgoing], int]:
-        """In bulk (a batch came back full less than `bulk_seconds` ago) the reader process reads,
-        and reads ahead; a trickle (a request's few events) is read in a thread, where a small
-        read costs less than a round trip to another process. A bulk writer (a daily
-        distribution saving 5,000 events at a time) keeps the relay in bulk between its saves."""
+        """What follows `after`: the events handed over by the saves that stored them, when
+        they follow on from it; else read from the store. In bulk (a batch came back full less
+        than `bulk_seconds` ago) the reader process reads, and reads ahead; a trickle (a
+        request's few events) is read in a thread, where a small read costs less than a round
+        trip to another process. A bulk writer (a daily distribution saving 5,000 events at a
+        time) keeps the relay in bulk between its saves."""
+        handed = self._take_handed(after)
+        if handed is not None:
+            return handed
         batch = None
         now = self._clock()
         if self.reader is not None and now < self._bulk_until and now >= self._reader_retry_at:
@@ -269,6 +284,37 @@ class OutboxRelay:
         if self._full(after, batch[1]):
             self._bulk_until = self._clock() + self.bulk_seconds
         return batch
+
+    def hand_over(self, recordings: Sequence[Recording[Any]]) -> None:
+        """Called on the loop when a save of this process has committed, with its events as
+        stored: the relay wakes, and sends them as they are instead of reading them back from
+        the store (a thread's hop, a query and decoding them again: most of a trickle's round),
+        when they follow on from what it has sent. A big save (a distribution's batch) is read
+        back in bulk instead, and so is anything handed over with a gap before it (a save that
+        has not handed its events over yet, or one whose events reach the store otherwise)."""
+        handed = self._handed
+        if len(recordings) <= HANDOVER_EVENTS and len(handed) + len(recordings) <= HANDOVER_KEEP:
+            for recording in recordings:
+                handed[recording.notification.id] = recording.domain_event
+        self._wake.set()
+
+    def _take_handed(self, after: int) -> tuple[list[Outgoing], int] | None:
+        """The events handed over that follow on from `after` with no gap, up to a batch, in
+        their public form, and the last id taken; None when `after + 1` was not handed over."""
+        handed = self._handed
+        for stale in [n for n in handed if n <= after]:  # read from the store meanwhile
+            del handed[stale]
+        if after + 1 not in handed:
+            return None
+        outgoing: list[Outgoing] = []
+        last = after
+        while last + 1 in handed and last - after < self.batch_size:
+            last += 1
+            message = outgoing_of(handed.pop(last), last, self.translate)
+            if message is not None:
+                outgoing.append(message)
+        self.metrics.relay_handed_over.labels(self.topic).inc(last - after)
+        return outgoing, last
 
     def lingering(self) -> float:
         """How long the next round waits: until `linger_seconds` after the last one began."""

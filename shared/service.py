@@ -8,7 +8,9 @@ import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
+from uuid import UUID
 
+from eventsourcing.persistence import Recording
 from fastapi import APIRouter
 
 from shared.application import ServiceApplication
@@ -73,10 +75,10 @@ class ServiceContext(Generic[A]):
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
 
-        def wake_relay() -> None:
-            loop.call_soon_threadsafe(self.relay.wake)
+        def hand_over(recordings: list[Recording[UUID]]) -> None:
+            loop.call_soon_threadsafe(self.relay.hand_over, recordings)
 
-        self.application.on_recorded.append(wake_relay)
+        self.application.on_recorded.append(hand_over)
         await asyncio.to_thread(self.application.catch_up)
         self._tasks = [asyncio.create_task(background.run()) for background in self.loops]
 

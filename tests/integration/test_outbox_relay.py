@@ -26,7 +26,7 @@ from shared.domain import Meta
 from shared.events.catalog import decode, event_id_for
 from shared.kafka import VECTOR_MIN_KEYS
 from shared.metrics import Metrics
-from shared.relay import OutboxRelay, ReaderProcess, ReaderSpec
+from shared.relay import HANDOVER_EVENTS, OutboxRelay, ReaderProcess, ReaderSpec
 from tests.conftest import REPO, Broker
 from tests.support.kafka_helpers import eventually, read_topic
 from tests.support.probe import REFUSED_REP, ProbeApplication, TallyApplication, tally_handlers, translate
@@ -315,6 +315,50 @@ async def test_a_reader_whose_service_is_killed_ends_too(tmp_path: Path) -> None
         service.kill()  # -9: no shutdown, the reader is not told
         await service.wait()
     await eventually(lambda: not alive(reader), timeout=10, what="the orphaned reader ended")
+
+
+async def test_saves_handed_over_in_order_are_sent_as_stored_and_the_rest_is_read_from_the_store(
+    tmp_path: Path,
+) -> None:
+    app = ProbeApplication(sqlite_env(tmp_path / "s.db"))
+    relay = relay_for(app, "probe.leads", "unused:9092")  # reads only; batches of 7
+    store_reads: list[int] = []
+    read_batch = relay.read_batch
+
+    def counted(after: int) -> tuple[list[Any], int]:
+        store_reads.append(after)
+        return read_batch(after)
+
+    relay.read_batch = counted  # type: ignore[method-assign]
+    saves: list[list[Any]] = []
+    app.on_recorded.append(saves.append)  # as a service hands each save's events over
+
+    probe_id = app.create("p", meta())  # id 1
+    app.assign_many(probe_id, ["rep-1"], meta())  # id 2
+    relay.hand_over(saves[1])  # the creation's save has not handed its event over: a gap
+    outgoing, last = await relay._read(0)
+    assert store_reads == [0] and last == 2 and len(outgoing) == 1
+
+    app.assign_many(probe_id, ["rep-2"], meta())  # id 3
+    relay.hand_over(saves[2])
+    outgoing, last = await relay._read(2)
+    assert store_reads == [0] and last == 3  # as stored, not read back
+    assert (outgoing, last) == read_batch(2)  # the same bytes a read of the store gives
+
+    app.assign_many(probe_id, [f"rep-{n}" for n in range(10)], meta())  # ids 4..13, in one save
+    relay.hand_over(saves[3])
+    first, last = await relay._read(3)
+    rest, last = await relay._read(last)
+    assert store_reads == [0] and [o.notification_id for o in first + rest] == list(range(4, 14))
+    assert (first, 10) == read_batch(3)  # a batch at most
+
+    too_big = [f"bulk-{n}" for n in range(HANDOVER_EVENTS + 1)]
+    app.assign_many(probe_id, too_big, meta())  # read back from the store (in bulk, with a reader)
+    relay.hand_over(saves[4])
+    outgoing, last = await relay._read(13)
+    assert store_reads == [0, 13] and last == 20
+    assert relay.metrics.relay_handed_over.labels("probe.leads")._value.get() == 11
+    app.close()
 
 
 async def test_a_relay_reading_in_a_process_of_its_own_sends_what_a_thread_would(

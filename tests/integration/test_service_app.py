@@ -17,7 +17,9 @@ import pytest
 
 from shared.auth import TokenAuthority
 from shared.clock import MovableClock
+from shared.domain import Meta
 from shared.events.catalog import decode
+from shared.relay import HANDOVER_EVENTS
 from shared.service import ServiceContext
 from shared.settings import ServiceSettings
 from tests.support.kafka_helpers import eventually_async, read_topic
@@ -58,8 +60,9 @@ async def test_a_service_relays_through_its_reader_process_on_either_store(
     store: str, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """As a service runs by default: a backlog read by a process of its own, made from the
-    service's spec and settings (on PostgreSQL with a connection of its own). Batches of one
-    event: every batch is full, so all but the first are read there."""
+    service's spec and settings (on PostgreSQL with a connection of its own). Requests' saves
+    are handed over to the relay as they commit; a save too big to hand over is read back, in
+    batches of one event: every batch is full, so all but the first are read there."""
     extra = {"postgres_dbname": request.getfixturevalue("postgres_dbname")} if store == "postgres" else {}
     settings = service_settings(
         ServiceSettings,
@@ -92,6 +95,15 @@ async def test_a_service_relays_through_its_reader_process_on_either_store(
             assert assigned.status_code == 201
         records = await read_topic(kafka_bootstrap, settings.topic("leads"), until=lambda r: len(r) >= 2)
         assert [decode(r.value)[1].rep_id for r in records] == ["rep-1", "rep-2"]  # type: ignore[attr-defined]
+        assert not asked  # handed over by the requests' saves
+
+        bulk = [f"bulk-{n}" for n in range(HANDOVER_EVENTS + 1)]
+        meta = Meta("ops-1", "ops", datetime.now(UTC))
+        await asyncio.to_thread(svc.context.application.assign_many, UUID(probe_id), bulk, meta)
+        records = await read_topic(
+            kafka_bootstrap, settings.topic("leads"), until=lambda r: len(r) >= 2 + len(bulk)
+        )
+        assert [decode(r.value)[1].rep_id for r in records[2:]] == bulk  # type: ignore[attr-defined]
         assert asked and await reader.start() != os.getpid()  # read there, in another process
 
 

@@ -8,6 +8,7 @@ runnable spec yet): LeadRegistered, LeadAssigned, LeadReclaimed from shared.even
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ import pytest
 from services.visits.application import VisitsApplication
 from services.visits.rebuild import rebuild_from_topics
 from shared.clock import MovableClock
+from shared.relay import read_outgoing
 from tests.integration.visits.support import (
     PHOTO,
     LeadsTopicWriter,
@@ -222,6 +224,15 @@ async def test_the_evening_bulk_entry_is_found_with_its_evidence_and_the_honest_
         confirmed["payload"]["rep_id"] == "rep-liu"
         and story.proof["B"] in confirmed["payload"]["evidence_event_ids"]
     )
+
+    # Every message sent so far, most of them handed over to the relay by the saves that stored
+    # them, is byte for byte what reading the store back gives.
+    relay = svc.context.relay
+    stored, _ = await asyncio.to_thread(read_outgoing, svc.context.application, relay.translate, 0, 100_000)
+    topic = f"{topic_prefix}.visits"
+    sent = await read_topic(kafka_bootstrap, topic, until=lambda rs: len(rs) >= len(stored))
+    assert sorted((r.key, r.value) for r in sent) == sorted((o.key, o.value) for o in stored)
+    assert relay.metrics.relay_handed_over.labels(relay.topic)._value.get() > len(stored) / 2
 
     # The investigator's view: the reclaim, the visits and the flags, in the order they happened.
     trail = (await svc.client.get("/audit/reps/rep-liu", headers=svc.token("ops-1", "ops"))).json()
