@@ -18,7 +18,10 @@ Reading a batch (select, decode, translate, encode: ~13 µs an event) is most of
 It runs in a worker thread; with a `ReaderProcess` (IRONARMY_RELAY_READER=process, the default),
 a backlog is read in a process of its own that opens the same store and reads a batch ahead, so
 that while the service stores events in bulk (a daily distribution) its requests, consumers and
-runs keep the process's GIL, and the second core reads.
+runs keep the process's GIL, and the second core reads. A trickle is not read back at all: each
+save of this process hands the events it committed over (`hand_over`), and a round sends those
+that follow on from what was sent as they are; the store is read for the rest. The store stays
+the only truth: what is handed over is only ever a shortcut to what a read would return.
 """
 
 from __future__ import annotations
