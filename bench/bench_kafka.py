@@ -1,4 +1,4 @@
-"""Outbox relay (its backlog read by a reader process, as a service runs it; and reading in a
+"""Outbox relay (its backlog read by reader processes, as a service runs it; and reading in a
 thread, beside it) vs a raw aiokafka producer sending the same payloads; consumer rebuild (decode,
 apply, track) vs a raw aiokafka consumer decoding the same messages. Needs the local broker."""
 
@@ -21,8 +21,8 @@ from shared.domain import Meta
 from shared.events.catalog import decode
 from shared.kafka import ensure_topics, make_producer
 from shared.metrics import Metrics
-from shared.relay import OutboxRelay, ReaderProcess, ReaderSpec
-from shared.settings import AGGREGATE_CACHE_SIZE, cache_env
+from shared.relay import OutboxRelay, ReaderProcesses, ReaderSpec
+from shared.settings import AGGREGATE_CACHE_SIZE, RELAY_READERS, cache_env
 from tests.support.probe import ProbeApplication, TallyApplication, tally_handlers, translate
 from tests.support.stores import sqlite_env
 
@@ -44,7 +44,7 @@ def probe_relay(
     app: ProbeApplication, topic: str, batch_size: int = 1000, *, reader: str = "thread"
 ) -> OutboxRelay:
     """A relay over the probe's store; `reader="process"` reads as a service does by default
-    (IRONARMY_RELAY_READER), in a process of its own that opens the same store."""
+    (IRONARMY_RELAY_READER), in processes of their own that open the same store."""
     spec = ReaderSpec(ProbeApplication, (dict(app.env),), translate, batch_size)
     return OutboxRelay(
         app,
@@ -54,7 +54,7 @@ def probe_relay(
         partitions=3,
         metrics=Metrics("bench"),
         batch_size=batch_size,
-        reader=ReaderProcess(spec) if reader == "process" else None,
+        reader=ReaderProcesses(spec, RELAY_READERS) if reader == "process" else None,
     )
 
 

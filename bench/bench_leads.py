@@ -34,8 +34,8 @@ from services.leads.integration import to_integration
 from services.leads.policy import LeadsPolicy
 from shared.domain import Meta
 from shared.metrics import Metrics
-from shared.relay import OutboxRelay, ReaderProcess, ReaderSpec
-from shared.settings import AGGREGATE_CACHE_SIZE, cache_env
+from shared.relay import OutboxRelay, ReaderProcesses, ReaderSpec
+from shared.settings import AGGREGATE_CACHE_SIZE, RELAY_READERS, cache_env
 from tests.support.kafka_helpers import eventually
 from tests.support.stores import sqlite_env
 
@@ -113,8 +113,10 @@ async def distribute_and_relay(app: LeadsApplication, after: int) -> tuple[Distr
         partitions=3,
         metrics=Metrics("bench"),
         batch_size=5000,
-        # As the service reads (IRONARMY_RELAY_READER=process): its own process, the same store.
-        reader=ReaderProcess(ReaderSpec(LeadsApplication, (dict(app.env), app.policy), to_integration, 5000)),
+        # As the service reads (IRONARMY_RELAY_READER=process): processes of their own, the same store.
+        reader=ReaderProcesses(
+            ReaderSpec(LeadsApplication, (dict(app.env), app.policy), to_integration, 5000), RELAY_READERS
+        ),
     )
     await relay.start_producer()
     relay.record_position(after)  # the setup's events are not the run's

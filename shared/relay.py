@@ -14,11 +14,12 @@ Under a trickle (requests saving a few events each), a round starts at most ever
 however few events it carries, and while requests keep coming the saves of the last few
 milliseconds go in one. A save after a quiet spell is sent at once.
 
-Reading a batch (select, decode, translate, encode: ~13 µs an event) is most of the relay's work.
-It runs in a worker thread; with a `ReaderProcess` (IRONARMY_RELAY_READER=process, the default),
-a backlog is read in a process of its own that opens the same store and reads a batch ahead, so
-that while the service stores events in bulk (a daily distribution) its requests, consumers and
-runs keep the process's GIL, and the second core reads. A trickle is not read back at all: each
+Reading a batch (select, decode, translate, encode: 13–35 µs an event) is most of the relay's
+work. It runs in a worker thread; with `ReaderProcesses` (IRONARMY_RELAY_READER=process, the
+default), a backlog is read in processes of their own that open the same store and read the next
+batches ahead, side by side (IRONARMY_RELAY_READERS, 2), so that while the service stores events
+in bulk (a daily distribution) its requests, consumers and runs keep the process's GIL, and the
+reading keeps up with the broker on the cores the service leaves. A trickle is not read back at all: each
 save of this process hands the events it committed over (`hand_over`), and a round sends those
 that follow on from what was sent as they are; the store is read for the rest. The store stays
 the only truth: what is handed over is only ever a shortcut to what a read would return.
@@ -33,8 +34,9 @@ import os
 import pickle
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
@@ -71,7 +73,15 @@ class Outgoing(NamedTuple):
 def read_outgoing(
     application: ServiceApplication, translate: Translator, after: int, batch_size: int
 ) -> tuple[list[Outgoing], int]:
-    """The next stored events after `after`, in their public form, and the last id read."""
+    """The stored events with ids after `after` and up to `after + batch_size`, in their public
+    form, and how far that is known to be read: `after + batch_size` when the store holds an id
+    that far or further, else the last id read (the store's end).
+
+    A batch is a range of ids, so that the range after it can be read before it is (by another
+    reader process) and still follow on. Ids become visible in order (one writer at a time on
+    SQLite; PostgreSQL's inserts lock the table), so a read that sees an id sees every one before
+    it: a gap in a range (an id a rolled-back insert took) is one for good."""
+    stop = after + batch_size
     notifications: Sequence[Notification] = application.recorder.select_notifications(
         after, batch_size, inclusive_of_start=False
     )
@@ -79,6 +89,9 @@ def read_outgoing(
     last = after
     to_domain_event = application.mapper.to_domain_event
     for notification in notifications:
+        if notification.id > stop:  # past a gap: the range is whole
+            last = stop
+            break
         last = notification.id
         message = outgoing_of(to_domain_event(notification), notification.id, translate)
         if message is not None:
@@ -113,11 +126,8 @@ class ReaderSpec:
     batch_size: int
 
 
-# In a reader process: what it reads with, and the batch it reads ahead (from where, and its
-# future) while the relay sends the one it returned.
+# In a reader process: what it reads with.
 _reading: tuple[ServiceApplication, Translator, int] | None = None
-_ahead: tuple[int, Future[tuple[list[Outgoing], int]]] | None = None
-_reading_ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-read-ahead")
 
 
 def _start_reader(spec: ReaderSpec) -> None:
@@ -136,76 +146,121 @@ def _end_with(parent: int) -> None:
 
 
 def _read_in_reader(after: int) -> tuple[list[Outgoing], int]:
-    """The batch after `after`: the one read ahead if it starts there and is not empty (an empty
-    one may be out of date), else read now; then the next one is read ahead."""
-    global _ahead
     assert _reading is not None, "the reader process was not started"
     application, translate, batch_size = _reading
-    ahead, _ahead = _ahead, None
-    batch = None
-    if ahead is not None:
-        try:
-            read = ahead[1].result()  # one read at a time: the process may have one connection
-        except Exception:
-            read = None  # read again now, and let that read's error reach the relay
-        if read is not None and ahead[0] == after and read[1] != after:
-            batch = read
-    if batch is None:
-        batch = read_outgoing(application, translate, after, batch_size)
-    last = batch[1]
-    if last != after:  # more may follow
-        _ahead = (last, _reading_ahead.submit(read_outgoing, application, translate, last, batch_size))
-    return batch
+    return read_outgoing(application, translate, after, batch_size)
 
 
-class ReaderProcess:
-    """Reads the relay's batches in a process of its own (started with `spawn`: nothing of this
-    process's threads or connections is inherited), one request at a time, reading the next
-    batch ahead. The store is read there through the service's own application, made by `spec`;
-    what comes back is bytes to send. If the process dies, that read fails (the relay reads in a
-    thread for a while) and the next one starts another."""
+class ReaderProcesses:
+    """Reads the relay's batches in processes of their own (started with `spawn`: nothing of this
+    process's threads or connections is inherited), each through the service's own application
+    on the same store, made by `spec`; what comes back is bytes to send.
 
-    def __init__(self, spec: ReaderSpec) -> None:
+    A batch is a range of ids (`read_outgoing`), so the ranges after the one asked for are read
+    ahead, side by side (one at a time in each process, taking turns): while the relay sends a
+    batch the next ones are being read, on the cores the service's own process leaves. A batch
+    read ahead is used only where the relay goes on from; one that came back short or empty
+    (the store's end, when it was read) ends the reading ahead, as what was read after it no
+    longer follows on (and an empty one may be out of date: it is read again).
+
+    If a process dies, the read that finds it fails (the relay reads in a thread for a while) and
+    the next one starts them all again."""
+
+    def __init__(self, spec: ReaderSpec, processes: int = 1) -> None:
+        if processes < 1:
+            raise ValueError(f"a relay reader needs at least one process, not {processes}")
         try:
             pickle.dumps(spec)
         except (pickle.PicklingError, AttributeError, TypeError) as error:
             raise ValueError(f"a relay reader process needs a picklable spec: {error}") from error
         self.spec = spec
-        self._pool: ProcessPoolExecutor | None = None
+        self._pools: list[ProcessPoolExecutor | None] = [None] * processes
+        self._ahead: deque[tuple[int, asyncio.Future[tuple[list[Outgoing], int]]]] = deque()
+        self._turn = 0  # the process the next read goes to
 
-    async def start(self) -> int:
-        """Start the process if none runs, and wait until it can read: its process id."""
-        return await self._call(os.getpid)
+    @property
+    def processes(self) -> int:
+        return len(self._pools)
+
+    async def start(self) -> list[int]:
+        """Start the processes that are not running, and wait until they can read: their ids."""
+        return list(await asyncio.gather(*(self._call(n, os.getpid) for n in range(self.processes))))
 
     async def read(self, after: int) -> tuple[list[Outgoing], int]:
-        return await self._call(_read_in_reader, after)
+        """The batch after `after` (read ahead, if it was), and the following ones read ahead:
+        one more than there are processes, so that each has the next to read when it is done."""
+        ahead = self._ahead
+        if ahead and ahead[0][0] != after:  # the relay goes on from elsewhere (it started over)
+            self._drop_ahead()
+        if not ahead:
+            ahead.append((after, self._submit(after)))
+        while len(ahead) <= self.processes:
+            start = ahead[-1][0] + self.spec.batch_size
+            ahead.append((start, self._submit(start)))
+        start, reading = ahead.popleft()
+        try:
+            batch = await reading
+        except BaseException:
+            self._drop_ahead()
+            raise
+        if batch[1] - start < self.spec.batch_size:  # short: what was read after it does not follow on
+            self._drop_ahead()
+            if batch[1] == start:  # empty when it was read, perhaps long ago: read it now
+                batch = await self._submit(start)
+        return batch
 
-    async def _call(self, function: Callable[..., T], *args: Any) -> T:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
+    def _submit(self, after: int) -> asyncio.Future[tuple[list[Outgoing], int]]:
+        process = self._turn
+        self._turn = (process + 1) % self.processes
+        return asyncio.ensure_future(self._call(process, _read_in_reader, after))
+
+    def _drop_ahead(self) -> None:
+        while self._ahead:
+            _, reading = self._ahead.popleft()
+            reading.cancel()  # one not yet begun is not read at all
+            reading.add_done_callback(_quietly)
+
+    async def _call(self, process: int, function: Callable[..., T], *args: Any) -> T:
+        pool = self._pools[process]
+        if pool is None:
+            pool = self._pools[process] = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_reader,
                 initargs=(self.spec,),
             )
-        pool = self._pool
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
         except BrokenProcessPool:
-            if self._pool is pool:
-                self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
+            if pool in self._pools:  # not one already replaced
+                self._lost()
             raise
 
+    def _lost(self) -> None:
+        """A process died: the others are ended too, and all are started again when next asked."""
+        self._drop_ahead()
+        pools, self._pools = self._pools, [None] * self.processes
+        for pool in pools:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+        self._drop_ahead()
+        pools, self._pools = self._pools, [None] * self.processes
+        for pool in pools:
+            if pool is not None:
+                await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+
+
+def _quietly(future: asyncio.Future[Any]) -> None:
+    """Take the outcome of a read nobody waits for any more (else asyncio logs its error)."""
+    if not future.cancelled():
+        future.exception()
 
 
 class OutboxRelay:
-    bulk_seconds = 1.0  # how long after a full batch the reader process keeps reading
-    reader_retry_seconds = 10.0  # after a reader process was lost, before another is started
+    bulk_seconds = 1.0  # how long after a full batch the reader processes keep reading
+    reader_retry_seconds = 10.0  # after a reader process was lost, before they are started again
 
     def __init__(
         self,
@@ -221,7 +276,7 @@ class OutboxRelay:
         record_seconds: float = 1.0,
         linger_seconds: float = 0.005,
         clock: Callable[[], float] = time.monotonic,
-        reader: ReaderProcess | None = None,
+        reader: ReaderProcesses | None = None,
     ) -> None:
         self.application = application
         self.translate = translate
@@ -236,7 +291,7 @@ class OutboxRelay:
         self._clock = clock
         self._round_at = -float("inf")  # when the last round read (a trickle's rounds are paced)
         self.reader = reader  # None: batches are read in a worker thread
-        self._bulk_until = -float("inf")  # until when batches go to the reader process
+        self._bulk_until = -float("inf")  # until when batches go to the reader processes
         self._reader_retry_at = -float("inf")
         # Acknowledged by the broker, and recorded in the store (the recorded one may lag).
         self.published = 0
@@ -268,7 +323,7 @@ class OutboxRelay:
     async def _read(self, after: int) -> tuple[list[Outgoing], int]:
         """What follows `after`: the events handed over by the saves that stored them, when
         they follow on from it; else read from the store. In bulk (a batch came back full less
-        than `bulk_seconds` ago) the reader process reads, and reads ahead; a trickle (a
+        than `bulk_seconds` ago) the reader processes read, and read ahead; a trickle (a
         request's few events) is read in a thread, where a small read costs less than a round
         trip to another process. A bulk writer (a daily distribution saving 5,000 events at a
         time) keeps the relay in bulk between its saves."""
@@ -280,7 +335,7 @@ class OutboxRelay:
         if self.reader is not None and now < self._bulk_until and now >= self._reader_retry_at:
             try:
                 batch = await self.reader.read(after)
-            except BrokenProcessPool as error:  # another is started after reader_retry_seconds
+            except BrokenProcessPool as error:  # started again after reader_retry_seconds
                 self._reader_lost(error)
         if batch is None:
             batch = await asyncio.to_thread(self.read_batch, after)
@@ -448,7 +503,7 @@ class OutboxRelay:
         self._wake.set()
 
     async def start_producer(self) -> None:
-        """Connect to Kafka; start the reader process, if the relay has one (without it, the
+        """Connect to Kafka; start the reader processes, if the relay has them (without, the
         relay reads in a thread)."""
         if self.reader is not None:
             try:

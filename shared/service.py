@@ -19,7 +19,7 @@ from shared.clock import Clock, MovableClock, SystemClock
 from shared.consumer import ExactlyOnceConsumer, Handler
 from shared.metrics import Metrics
 from shared.persistence import GroupCommit
-from shared.relay import OutboxRelay, ReaderProcess, ReaderSpec, Translator
+from shared.relay import OutboxRelay, ReaderProcesses, ReaderSpec, Translator
 from shared.scheduler import ScheduledJob, Scheduler
 from shared.settings import ServiceSettings
 
@@ -126,7 +126,7 @@ def build_service(
         reader_spec = ReaderSpec(
             spec.make_application, (settings, reader_env), spec.translate, settings.relay_batch_size
         )
-        reader = ReaderProcess(reader_spec)
+        reader = ReaderProcesses(reader_spec, settings.relay_readers)
     relay = OutboxRelay(
         application,
         spec.translate,

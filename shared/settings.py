@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET = "development-secret-change-me-0123456789"
 AGGREGATE_CACHE_SIZE = 5000  # aggregates a service keeps in memory
+RELAY_READERS = 2  # processes that read a relay's backlog side by side
 
 
 class ServiceSettings(BaseSettings):
@@ -56,6 +57,8 @@ class ServiceSettings(BaseSettings):
     # for the in-memory store, which no other process can open) or in a worker thread, as it
     # always reads a trickle.
     relay_reader: Literal["process", "thread"] = "process"
+    # How many such processes read a backlog's batches side by side (each holds a connection).
+    relay_readers: int = Field(default=RELAY_READERS, ge=1, le=16)
     consumer_batch_size: int = Field(default=500, ge=1)
 
     jwt_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)

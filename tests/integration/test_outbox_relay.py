@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from collections import defaultdict
@@ -20,13 +21,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from shared import relay as relay_module
 from shared.consumer import ExactlyOnceConsumer
 from shared.domain import Meta
 from shared.events.catalog import decode, event_id_for
 from shared.kafka import VECTOR_MIN_KEYS
 from shared.metrics import Metrics
-from shared.relay import HANDOVER_EVENTS, OutboxRelay, ReaderProcess, ReaderSpec
+from shared.relay import HANDOVER_EVENTS, OutboxRelay, ReaderProcesses, ReaderSpec, read_outgoing
 from tests.conftest import REPO, Broker
 from tests.support.kafka_helpers import eventually, read_topic
 from tests.support.probe import REFUSED_REP, ProbeApplication, TallyApplication, tally_handlers, translate
@@ -267,8 +267,8 @@ async def test_a_relay_that_dies_mid_batch_resends_and_the_consumer_counts_each_
     assert outcomes["duplicate"] >= published
 
 
-def reader_for(store_env: dict[str, str], batch_size: int = 7) -> ReaderProcess:
-    return ReaderProcess(ReaderSpec(ProbeApplication, (store_env,), translate, batch_size))
+def reader_for(store_env: dict[str, str], batch_size: int = 7, processes: int = 2) -> ReaderProcesses:
+    return ReaderProcesses(ReaderSpec(ProbeApplication, (store_env,), translate, batch_size), processes)
 
 
 def alive(pid: int) -> bool:
@@ -282,13 +282,13 @@ def alive(pid: int) -> bool:
 
 SERVICE_WITH_A_READER = """
 import asyncio, sys, time
-from shared.relay import ReaderProcess, ReaderSpec
+from shared.relay import ReaderProcesses, ReaderSpec
 from tests.support.probe import ProbeApplication, translate
 
 async def main() -> None:
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": sys.argv[1]}
-    reader = ReaderProcess(ReaderSpec(ProbeApplication, (env,), translate, 10))
-    print(await reader.start(), flush=True)
+    reader = ReaderProcesses(ReaderSpec(ProbeApplication, (env,), translate, 10), 2)
+    print(*await reader.start(), flush=True)
     time.sleep(120)
 
 if __name__ == "__main__":
@@ -309,12 +309,12 @@ async def test_a_reader_whose_service_is_killed_ends_too(tmp_path: Path) -> None
     )
     try:
         assert service.stdout is not None
-        reader = int(await asyncio.wait_for(service.stdout.readline(), 60))
-        assert alive(reader)
+        readers = [int(pid) for pid in (await asyncio.wait_for(service.stdout.readline(), 60)).split()]
+        assert len(set(readers)) == 2 and all(map(alive, readers))
     finally:
-        service.kill()  # -9: no shutdown, the reader is not told
+        service.kill()  # -9: no shutdown, the readers are not told
         await service.wait()
-    await eventually(lambda: not alive(reader), timeout=10, what="the orphaned reader ended")
+    await eventually(lambda: not any(map(alive, readers)), timeout=10, what="the orphaned readers ended")
 
 
 async def test_saves_handed_over_in_order_are_sent_as_stored_and_the_rest_is_read_from_the_store(
@@ -377,8 +377,8 @@ async def test_a_relay_reading_in_a_process_of_its_own_sends_what_a_thread_would
             break
         position, batches = read[1], batches + 1
     assert batches == 3  # 18 events, 7 a batch
-    reader = await relay.reader.start()  # the one already running
-    assert reader != os.getpid() and alive(reader)
+    readers = await relay.reader.start()  # the ones already running
+    assert len(set(readers)) == 2 and os.getpid() not in readers and all(map(alive, readers))
 
     await run_until(relay, app)  # and through the relay's own loop, to the topic
 
@@ -386,11 +386,11 @@ async def test_a_relay_reading_in_a_process_of_its_own_sends_what_a_thread_would
     assert sorted((r.key, decode(r.value)[0].aggregate_version) for r in records) == sorted(
         (str(p).encode(), v) for p in probe_ids for v in range(2, 7)
     )
-    await eventually(lambda: not alive(reader), what="the reader process ended")
+    await eventually(lambda: not any(map(alive, readers)), what="the reader processes ended")
 
 
-class CountingReader(ReaderProcess):
-    """A reader process that counts the batches the relay asked it for."""
+class CountingReader(ReaderProcesses):
+    """Reader processes that count the batches the relay asked them for."""
 
     reads = 0
 
@@ -444,7 +444,8 @@ async def test_a_reader_process_that_dies_is_replaced_and_nothing_is_lost(
         await eventually(lambda: relay.published == 5, what="the first events published")
         assert reader.reads == 2  # after the thread's first (full) batch: 2→4 and 4→5
         first = await reader.start()
-        os.kill(first, signal.SIGKILL)
+        for process in first:
+            os.kill(process, signal.SIGKILL)
         backlog(3)
         await eventually(lambda: relay.published == 8, what="published, read in a thread")
         assert reader.reads == 3 and relay.failure is None  # the read that found it dead
@@ -453,7 +454,7 @@ async def test_a_reader_process_that_dies_is_replaced_and_nothing_is_lost(
         await eventually(lambda: relay.published == 11, timeout=30, what="published by a new reader")
         assert reader.reads > 3
         second = await reader.start()
-        assert second != first and alive(second)
+        assert not set(second) & set(first) and all(map(alive, second))
     records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= 10)
     assert {decode(r.value)[0].aggregate_version for r in records} == set(range(2, 12))
 
@@ -474,32 +475,67 @@ async def test_a_reader_process_that_cannot_start_leaves_the_relay_reading_in_a_
         assert relay.failure is None and reader.reads == 0  # not tried again within 10 s
 
 
-def test_a_reader_reads_the_next_batch_ahead_and_never_trusts_an_empty_one(
-    store_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+class SubmittingReader(ReaderProcesses):
+    """Reader processes that note each read they are given: from where, and in which process."""
+
+    def __init__(self, spec: ReaderSpec, processes: int) -> None:
+        super().__init__(spec, processes)
+        self.submitted: list[tuple[int, int]] = []
+
+    def _submit(self, after: int) -> asyncio.Future[tuple[list[Any], int]]:
+        self.submitted.append((after, self._turn))
+        return super()._submit(after)
+
+
+async def test_readers_read_the_next_batches_ahead_side_by_side_and_never_trust_an_empty_one(
+    store_env: dict[str, str],
 ) -> None:
-    """What the reader process runs, run here: the batch read ahead is the one the relay asks for
-    next; one read ahead when nothing more was stored is read again."""
-    monkeypatch.setattr(relay_module, "_reading", None)
-    monkeypatch.setattr(relay_module, "_ahead", None)
+    """The batches after the one asked for are read ahead, taking turns in the processes; one read
+    ahead that came back empty is read again when it is asked for (events may have come since)."""
     app = ProbeApplication(store_env)
     pid = app.create("p", meta())
-    app.assign_many(pid, [f"rep-{n}" for n in range(9)], meta())  # 10 events: batches of 7 and 3
-    relay_module._start_reader(ReaderSpec(ProbeApplication, (store_env,), translate, 7))
+    app.assign_many(pid, [f"rep-{n}" for n in range(13)], meta())  # 14 events: batches of 7 and 7
+    reader = SubmittingReader(ReaderSpec(ProbeApplication, (store_env,), translate, 7), 2)
     relay = relay_for(app, "unused", "unused")
+    try:
+        first = await reader.read(0)
+        assert first == relay.read_batch(0) and first[1] == 7
+        assert reader.submitted == [(0, 0), (7, 1), (14, 0)]  # this batch and the two after it
+        second = await reader.read(7)
+        assert second == relay.read_batch(7) and second[1] == 14
+        assert reader.submitted[3:] == [(21, 1)]  # one more ahead, in the next process's turn
+        assert await reader._ahead[0][1] == ([], 14)  # read ahead: nothing after 14 yet
 
-    first = relay_module._read_in_reader(0)
-    assert first == relay.read_batch(0) and first[1] == 7
-    ahead = relay_module._ahead
-    assert ahead is not None and ahead[0] == 7  # the next batch, read while this one is sent
-    second = relay_module._read_in_reader(7)
-    assert second == relay.read_batch(7) and second[1] == 10 and len(second[0]) == 3
-    assert ahead[1].done()
-    ahead = relay_module._ahead
-    assert ahead is not None and ahead[1].result() == ([], 10)  # caught up, when it was read
-    app.assign_many(pid, ["rep-late"], meta())
-    assert relay_module._read_in_reader(10) == relay.read_batch(10)  # read again: one more event
-    assert relay_module._read_in_reader(10)[1] == 11
-    assert relay_module._read_in_reader(0) == first  # from elsewhere (a relay starting over): read
+        app.assign_many(pid, ["rep-late"], meta())  # id 15
+        third = await reader.read(14)
+        assert third == relay.read_batch(14) and third[1] == 15 and len(third[0]) == 1
+        assert reader.submitted[4:] == [(28, 0), (14, 1)]  # read again; short: no more ahead
+        assert not reader._ahead
+        assert await reader.read(0) == first  # from elsewhere (a relay starting over): read again
+    finally:
+        await reader.close()
+        app.close()
+
+
+def test_a_batch_is_a_range_of_ids_so_the_next_can_be_read_before_it(tmp_path: Path) -> None:
+    """With ids missing (an insert rolled back on PostgreSQL takes its ids for good), a batch
+    stops at its range's end, and says how far that is known to be read."""
+    path = tmp_path / "s.db"
+    app = ProbeApplication(sqlite_env(path))
+    pid = app.create("p", meta())
+    app.assign_many(pid, [f"rep-{n}" for n in range(11)], meta())  # ids 1..12
+    with sqlite3.connect(path) as db:
+        db.execute(f"DELETE FROM {app.recorder.events_table_name} WHERE rowid IN (3, 4, 9, 10)")
+
+    def ids(after: int, batch_size: int) -> tuple[list[int], int]:
+        outgoing, last = read_outgoing(app, translate, after, batch_size)
+        return [o.notification_id for o in outgoing], last
+
+    assert ids(0, 5) == ([2, 5], 5)  # the creation (id 1) is not public
+    assert ids(5, 5) == ([6, 7, 8], 10)  # up to its end, though 9 and 10 are missing
+    assert ids(10, 5) == ([11, 12], 12)  # the store's end
+    assert ids(12, 5) == ([], 12)
+    app.close()
 
 
 def test_a_reader_process_needs_what_it_is_made_from_to_pickle() -> None:
@@ -507,7 +543,7 @@ def test_a_reader_process_needs_what_it_is_made_from_to_pickle() -> None:
         return ProbeApplication(env)
 
     with pytest.raises(ValueError, match="picklable"):
-        ReaderProcess(ReaderSpec(local, ({},), translate, 10))
+        ReaderProcesses(ReaderSpec(local, ({},), translate, 10))
 
 
 async def test_a_busy_relay_records_its_position_now_and_then_and_all_of_it_when_it_stops(

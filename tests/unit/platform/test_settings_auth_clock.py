@@ -42,7 +42,7 @@ def test_a_service_caches_what_it_saved_unless_another_process_writes_its_store(
     assert observer["AGGREGATE_CACHE_FASTFORWARD"] == "y"
 
 
-def test_the_relay_reads_in_a_process_of_its_own_on_a_store_another_process_can_open(
+def test_the_relay_reads_in_processes_of_its_own_on_a_store_another_process_can_open(
     tmp_path: Path,
 ) -> None:
     sqlite = ServiceSettings(data_dir=tmp_path)
@@ -55,6 +55,9 @@ def test_the_relay_reads_in_a_process_of_its_own_on_a_store_another_process_can_
     assert ServiceSettings(data_dir=tmp_path, relay_reader="thread").relay_reader_env("leads") is None
     with pytest.raises(ValidationError, match="relay_reader"):
         ServiceSettings(relay_reader="fork")  # type: ignore[arg-type]
+    assert ServiceSettings().relay_readers == 2  # side by side, on two cores
+    with pytest.raises(ValidationError, match="relay_readers"):
+        ServiceSettings(relay_readers=0)
 
 
 def test_a_token_says_who_and_in_which_role() -> None:
