@@ -309,6 +309,19 @@ def collect(processing: ProcessingEvent[UUID], objs: Iterable[Any]) -> None:
             processing.collect_events(obj)
 
 
+def snapshot_step(version: int, interval: int) -> int:
+    """How many events apart an aggregate at `version` is snapshotted: `interval` until it has
+    twenty intervals' worth of events, then twice as many each time its version doubles (a tenth
+    to a twentieth of it). A snapshot holds the whole state, which for a long-lived aggregate (a
+    rep's visit log) grows with its history; at a fixed interval the snapshots' cost per event
+    would grow with it too. So it stays about the same, and a load still replays at most a
+    tenth of the history after its snapshot."""
+    step = interval
+    while version >= 20 * step:
+        step *= 2
+    return step
+
+
 class ReadModel:
     """An in-memory view of a service, built only from its own stored domain events.
 
@@ -417,10 +430,11 @@ class ServiceApplication(Application[UUID]):
                     cache.get(aggregate_id, evict=True)
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
-        """Snapshot each aggregate just saved whose version crossed its interval, from the
-        aggregate as saved. (The library reads it back from the store first, which for a long
-        visit log cost as much again as the snapshot; and it walks every saved event even when
-        none of the aggregates saved takes snapshots, as most saves.)"""
+        """Snapshot each aggregate just saved whose version crossed its interval (`snapshot_step`:
+        it widens as the aggregate grows), from the aggregate as saved. (The library reads it
+        back from the store first, which for a long visit log cost as much again as the
+        snapshot; and it walks every saved event even when none of the aggregates saved takes
+        snapshots, as most saves.)"""
         intervals = self.snapshotting_intervals
         aggregates = processing_event.aggregates
         if self.snapshots is None or not any(type(a) in intervals for a in aggregates.values()):
@@ -429,7 +443,8 @@ class ServiceApplication(Application[UUID]):
         for domain_event in processing_event.events:
             aggregate = aggregates.get(domain_event.originator_id)
             interval = None if aggregate is None else intervals.get(type(aggregate))
-            if interval is not None and domain_event.originator_version % interval == 0:
+            version = domain_event.originator_version
+            if interval is not None and version % snapshot_step(version, interval) == 0:
                 crossed[domain_event.originator_id] = aggregate
         # Every Aggregate has a Snapshot class (the library's, or its own).
         snapshots = [type(aggregate).Snapshot.take(aggregate) for aggregate in crossed.values()]
