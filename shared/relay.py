@@ -19,10 +19,11 @@ work. It runs in a worker thread; with `ReaderProcesses` (IRONARMY_RELAY_READER=
 default), a backlog is read in processes of their own that open the same store and read the next
 batches ahead, side by side (IRONARMY_RELAY_READERS, 2), so that while the service stores events
 in bulk (a daily distribution) its requests, consumers and runs keep the process's GIL, and the
-reading keeps up with the broker on the cores the service leaves. A trickle is not read back at all: each
-save of this process hands the events it committed over (`hand_over`), and a round sends those
-that follow on from what was sent as they are; the store is read for the rest. The store stays
-the only truth: what is handed over is only ever a shortcut to what a read would return.
+reading keeps up with the broker on the cores the service leaves. A trickle is not read back at
+all: each save of this process hands the events it committed over (`hand_over`), and a round
+sends those that follow on from what was sent as they are; the store is read for the rest. The
+store stays the only truth: what is handed over is only ever a shortcut to what a read would
+return.
 """
 
 from __future__ import annotations
