@@ -239,18 +239,19 @@ class ReaderProcesses:
 
     def _lost(self) -> None:
         """A process died: the others are ended too, and all are started again when next asked."""
-        self._drop_ahead()
-        pools, self._pools = self._pools, [None] * self.processes
-        for pool in pools:
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
+        for pool in self._let_go():
+            pool.shutdown(wait=False, cancel_futures=True)
 
     async def close(self) -> None:
+        for pool in self._let_go():
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+
+    def _let_go(self) -> list[ProcessPoolExecutor]:
+        """The running pools, no longer this reader's (the next read starts new ones), and no
+        reads ahead."""
         self._drop_ahead()
         pools, self._pools = self._pools, [None] * self.processes
-        for pool in pools:
-            if pool is not None:
-                await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+        return [pool for pool in pools if pool is not None]
 
 
 def _quietly(future: asyncio.Future[Any]) -> None:
