@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from shared.structures import LayeredDict
+
 A = TypeVar("A")
 
 
@@ -23,6 +25,6 @@ def copy_sharing_frozen_values(aggregate: A) -> A:
 
 
 def _own(value: Any) -> Any:
-    if isinstance(value, dict | list | set):
+    if isinstance(value, dict | list | set | LayeredDict):  # a LayeredDict copies only its changes
         return value.copy()
     return value

@@ -36,6 +36,7 @@ from services.visits.domain.values import (
 )
 from services.visits.policy import VisitsPolicy
 from shared.domain import Conflict, Forbidden, Meta, NotFound, RuleViolated, direct_events, stable_id
+from shared.structures import LayeredDict
 
 # People decide: only quality control confirms or dismisses a flag, never the machine.
 DECIDING_ROLES = frozenset({"qc"})
@@ -172,6 +173,7 @@ def check_notes(notes: str, policy: VisitsPolicy) -> None:
 
 
 HISTORY = "_history"  # the attribute holding a log's RepHistory, derived and never snapshotted
+LAYERED = ("visits", "flags", "breaches")  # LayeredDicts in the log, plain dicts in its snapshot
 
 
 # A visit log's attributes as its snapshot holds them: every attribute but the derived history.
@@ -282,8 +284,17 @@ class VisitLog(Aggregate):
         @classmethod
         def take(cls, aggregate: Any) -> Any:
             snapshot = super().take(aggregate)
-            cast(dict[str, Any], snapshot.state).pop(HISTORY, None)
+            state = cast(dict[str, Any], snapshot.state)
+            state.pop(HISTORY, None)
+            for name in LAYERED:
+                state[name] = state[name].to_dict()
             return snapshot
+
+        def mutate(self, _: None) -> Any:
+            log = super().mutate(None)
+            for name in LAYERED:
+                setattr(log, name, LayeredDict(getattr(log, name)))
+            return log
 
     @staticmethod
     def create_id(rep_id: str) -> UUID:
@@ -292,9 +303,10 @@ class VisitLog(Aggregate):
     @event(Opened)
     def __init__(self, rep_id: str, meta: Meta) -> None:
         self.rep_id = rep_id
-        self.visits: dict[str, VisitRecord] = {}
-        self.flags: dict[str, FlagRecord] = {}
-        self.breaches: dict[str, MinorBreach] = {}
+        # Held in LayeredDicts: a command's copy of a log with years of visits copies little.
+        self.visits: LayeredDict[str, VisitRecord] = LayeredDict()
+        self.flags: LayeredDict[str, FlagRecord] = LayeredDict()
+        self.breaches: LayeredDict[str, MinorBreach] = LayeredDict()
         self.summarised_weeks: list[str] = []
         self.look_backs: list[str] = []
         self._history = RepHistory()

@@ -4,6 +4,7 @@ frozen and shared, yet its own, so a command that fails half-way never changes t
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -49,7 +50,7 @@ def a_busy_record(app: VisitsApplication) -> None:
 def held_values(aggregate: Aggregate) -> list[Any]:
     values: list[Any] = []
     for value in vars(aggregate).values():
-        if isinstance(value, dict):
+        if isinstance(value, Mapping):  # a dict, or a log's LayeredDict
             values.extend(value.values())
         elif isinstance(value, list):
             values.extend(value)

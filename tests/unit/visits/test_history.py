@@ -8,12 +8,14 @@ import random
 from datetime import timedelta
 from typing import Any, ClassVar, get_type_hints
 
+import pytest
 from eventsourcing.domain import MutableOrImmutableAggregate, Snapshot
 
 from services.visits.application import VisitsApplication
 from services.visits.domain.rules import RepHistory
 from services.visits.domain.values import VisitFacts
 from services.visits.domain.visit_log import HISTORY, VisitLog, VisitLogState
+from shared.structures import SortedRun
 from tests.unit.visits.support import HANGZHOU, LeadsTopic, at, rep
 from tests.unit.visits.test_copying import a_busy_record
 from tests.unit.visits.test_rules import visit
@@ -47,7 +49,11 @@ def answers(history: RepHistory) -> tuple[object, ...]:
     )
 
 
-def test_a_history_kept_visit_by_visit_answers_as_one_built_at_once() -> None:
+@pytest.mark.parametrize("chunk", [2, SortedRun.CHUNK])  # a long history's chunks, and a short one's
+def test_a_history_kept_visit_by_visit_answers_as_one_built_at_once(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SortedRun, "CHUNK", chunk)
     rng = random.Random(7)
     kept = RepHistory()
     current: dict[str, VisitFacts] = {}
