@@ -100,6 +100,32 @@ class InMemoryProcessRecorder(POPOProcessRecorder):
         return notification_ids
 
 
+# Positions upserted in one statement at most (two parameters each: SQLite allows 32,766).
+POSITIONS_PER_STATEMENT = 500
+
+
+def _check_advanced(trackings: Sequence[Tracking], advanced: Sequence[Any]) -> None:
+    """As the library's one-position insert: a position that does not move forward (another
+    consumer recorded it first, or further) refuses the save. `advanced`: the names the upsert
+    returned, one per position it wrote."""
+    if len(advanced) != len(trackings):
+        moved = set(advanced)
+        stale = [t for t in trackings if t.application_name not in moved] or trackings
+        names = ", ".join(f"{t.application_name} {t.notification_id}" for t in stale[:3])
+        raise IntegrityError(f"Failed to record tracking for {names}")
+
+
+def _one_statement_each(recorder: Any, trackings: Sequence[Tracking]) -> bool:
+    """Whether positions go one statement each, as the library records them: one position, a
+    table of the library's older form (a row per position), or a name twice (PostgreSQL
+    refuses to upsert one row twice in a statement)."""
+    return (
+        len(trackings) < 2
+        or not recorder.datastore.single_row_tracking
+        or len({t.application_name for t in trackings}) != len(trackings)
+    )
+
+
 def _own_copy(error: BaseException) -> BaseException:
     """The error for one of the threads whose save it failed: a copy, so that each thread raises
     an error object of its own (or the error itself, should it not copy)."""
@@ -261,9 +287,26 @@ class BatchedSQLiteProcessRecorder(GroupCommit, SQLiteProcessRecorder):
     ) -> list[int]:
         """A save's rows (or a group's), then the positions it records; the rows' notification ids."""
         ids = self._insert_rows(c, stored_events)
-        for tracking in trackings:
-            self._insert_tracking(c, tracking)
+        self._insert_trackings(c, trackings)
         return ids
+
+    def _insert_trackings(self, c: SQLiteCursor, trackings: Sequence[Tracking]) -> None:
+        """The positions a save records, in a statement a few hundred (a consumed batch records
+        one per source aggregate: for the leads topic, one a message), each moving forward."""
+        if _one_statement_each(self, trackings):
+            for tracking in trackings:
+                self._insert_tracking(c, tracking)
+            return
+        for start in range(0, len(trackings), POSITIONS_PER_STATEMENT):
+            part = trackings[start : start + POSITIONS_PER_STATEMENT]
+            c.execute(
+                "INSERT INTO tracking (application_name, notification_id) VALUES "
+                + ",".join(["(?,?)"] * len(part))
+                + " ON CONFLICT (application_name) DO UPDATE SET notification_id = excluded.notification_id"
+                " WHERE tracking.notification_id < excluded.notification_id RETURNING application_name",
+                [value for t in part for value in (t.application_name, t.notification_id)],
+            )
+            _check_advanced(part, [row[0] for row in c.fetchall()])
 
     def _insert_rows(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent]) -> list[int]:
         """Insert the rows; their notification ids."""
@@ -347,6 +390,12 @@ class GroupedPostgresProcessRecorder(GroupCommit, PostgresProcessRecorder):
         self.insert_rows_statement = SQL("SELECT notification_id FROM {function}(%b, %b, %b, %b)").format(
             function=function
         )
+        self.insert_trackings_statement = SQL(
+            "INSERT INTO {schema}.{table} AS t (application_name, notification_id) "
+            "SELECT * FROM unnest(%s::text[], %s::bigint[]) "
+            "ON CONFLICT (application_name) DO UPDATE SET notification_id = EXCLUDED.notification_id "
+            "WHERE t.notification_id < EXCLUDED.notification_id RETURNING t.application_name"
+        ).format(schema=schema, table=Identifier(self.tracking_table_name))
         select = "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{} "
         self.select_notifications_statements = {
             inclusive: SQL(
@@ -418,6 +467,23 @@ class GroupedPostgresProcessRecorder(GroupCommit, PostgresProcessRecorder):
             ids = self._insert_alone(stored_events)
         return ids
 
+    def _insert_trackings(self, curs: psycopg.Cursor[Any], trackings: Sequence[Tracking]) -> None:
+        """The positions a save records, in a statement a few hundred, each moving forward: one
+        a statement was a round trip to the server each (a consumed batch of the leads topic
+        records one a message)."""
+        if _one_statement_each(self, trackings):
+            for tracking in trackings:
+                self._insert_tracking(curs, tracking)
+            return
+        for start in range(0, len(trackings), POSITIONS_PER_STATEMENT):
+            part = trackings[start : start + POSITIONS_PER_STATEMENT]
+            curs.execute(
+                self.insert_trackings_statement,
+                ([t.application_name for t in part], [t.notification_id for t in part]),
+                prepare=True,
+            )
+            _check_advanced(part, [row["application_name"] for row in curs.fetchall()])
+
     def _insert_rows(self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent]) -> Sequence[int]:
         """The rows, by the insert function; their notification ids."""
         self._insert_stored_events(curs, stored_events)
@@ -444,8 +510,7 @@ class GroupedPostgresProcessRecorder(GroupCommit, PostgresProcessRecorder):
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
 
             def insert(stored_events: Sequence[StoredEvent], trackings: list[Tracking]) -> Sequence[int]:
-                for tracking in trackings:  # the positions, then the events, as the library does
-                    self._insert_tracking(curs, tracking)
+                self._insert_trackings(curs, trackings)  # the positions, then the events, as the library
                 return self._insert_rows(curs, stored_events) if stored_events else []
 
             self._insert_together(group, conn.transaction, insert)  # a nested transaction: a savepoint

@@ -19,6 +19,7 @@ from shared.application import InboxCursor, Preloaded, in_store_order, inbox_nam
 from shared.chain import split, verify
 from shared.domain import Meta
 from shared.persistence import (
+    POSITIONS_PER_STATEMENT,
     BatchedSQLiteProcessRecorder,
     GroupedPostgresProcessRecorder,
     select_after,
@@ -148,6 +149,35 @@ def test_a_batch_of_many_sources_writes_all_their_positions_and_refuses_them_tog
     assert again.process_recorder.max_tracking_id(inbox_name("g", "s1")) == 1  # nor did the other
     app.close()
     again.close()
+
+
+def test_positions_of_several_statements_are_written_and_refused_with_the_whole_save(
+    store_env: dict[str, str],
+) -> None:
+    app = TallyApplication(store_env)
+    recorder = app.process_recorder
+    many = [Tracking(inbox_name("g", f"s{n}"), 3) for n in range(2 * POSITIONS_PER_STATEMENT + 100)]
+    app.events.put([], trackings=many)
+    assert {recorder.max_tracking_id(t.application_name) for t in many} == {3}
+
+    # Every position moves forward but the last, in the third statement: none of it is written.
+    probe = Probe("p", META)
+    forward = [Tracking(t.application_name, 4) for t in many[:-1]]
+    with pytest.raises(IntegrityError):
+        app.events.put(probe.collect_events(), trackings=[*forward, Tracking(many[-1].application_name, 3)])
+    assert {recorder.max_tracking_id(t.application_name) for t in many} == {3}
+    assert probe.id not in app.repository
+
+    # A name twice in one save counts as two positions recorded in turn: forward, then forward.
+    twice = inbox_name("g", "s1")
+    app.events.put([], trackings=[Tracking(twice, 5), Tracking(inbox_name("g", "s2"), 5), Tracking(twice, 6)])
+    assert (recorder.max_tracking_id(twice), recorder.max_tracking_id(inbox_name("g", "s2"))) == (6, 5)
+    with pytest.raises(IntegrityError):  # forward, then back
+        app.events.put(
+            [], trackings=[Tracking(twice, 8), Tracking(inbox_name("g", "s2"), 6), Tracking(twice, 7)]
+        )
+    assert recorder.max_tracking_id(twice) == 6
+    app.close()
 
 
 def test_inbox_cursors_kept_as_aggregates_are_carried_over_once(
