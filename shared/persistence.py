@@ -471,6 +471,25 @@ class GroupedPostgresProcessRecorder(GroupCommit, PostgresProcessRecorder):
             ids = self._insert_alone(stored_events)
         return ids
 
+    def create_table(self) -> None:
+        """The library's tables and ours, made (when missing) by one process at a time: it looks
+        for them and makes them in several transactions, and two processes doing that at once
+        collide ("tuple concurrently updated", a duplicate type, a migration row recorded
+        twice), as a service's reader processes, started together, did. The lock is held on a
+        connection of its own: the pool's (which may grow by the library's overflow) unless it
+        holds one connection at most."""
+        pool = self.datastore.pool
+        if pool.max_size < 2:
+            super().create_table()
+            return
+        key = f"{self.datastore.schema}.{self.events_table_name}"
+        with self.datastore.get_connection() as conn:  # in autocommit: a session's lock
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
     def _insert_trackings(self, curs: psycopg.Cursor[Any], trackings: Sequence[Tracking]) -> None:
         """(One statement a position was a round trip to the server each.)"""
 

@@ -3,6 +3,7 @@ all or nothing, and a consumed batch records its position with its events."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -302,6 +303,25 @@ def test_a_postgres_save_takes_the_events_tables_lock_and_tells_its_channel(post
         assert recording.notification.id == app.recorder.max_notification_id()
         assert [n.channel for n in watcher.notifies(timeout=10, stop_after=1)] == [channel]
     app.close()
+
+
+def test_processes_making_an_application_on_one_new_postgres_store_at_once_all_start(
+    postgres_dbname: str,
+) -> None:
+    """As a service's relay starts its reader processes together: each creates the store's tables
+    and functions if missing, and none is refused for another doing the same."""
+    env = postgres_env(postgres_dbname)
+    ready = threading.Barrier(6)
+
+    def start(_: int) -> int:
+        ready.wait(timeout=10)
+        app = ProbeApplication(env)
+        app.close()
+        return 1
+
+    for _ in range(3):  # a race: try it a few times, each on tables made by the rounds before
+        with ThreadPoolExecutor(6) as pool:
+            assert sum(pool.map(start, range(6))) == 6
 
 
 def test_postgres_reads_the_log_as_the_library_does(postgres_dbname: str) -> None:
