@@ -3,7 +3,8 @@ BENCH_CONSUME_LEADS leads were registered (in no order) and each assigned (in le
 daily run publishes them), through its exactly-once consumer into a fresh store, as it would
 follow a day of the leads service; more leads than a service caches (5,000 aggregates), so most
 of the timelines a batch reads come from the store. Against a raw aiokafka consumer decoding the
-same messages. Needs the local broker.
+same messages; into SQLite, and into PostgreSQL (the production store). Needs the local broker
+and PostgreSQL.
 
     .venv/bin/python -m bench.bench_consume      (BENCH_CONSUME_LEADS)
 """
@@ -20,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.bench_kafka import KAFKA, against_raw_consumer, raw_consumer_rate
-from bench.common import header, in_turns
+from bench.common import fresh_database, header, in_turns
 from services.visits.application import VisitsApplication
 from shared.consumer import ExactlyOnceConsumer
 from shared.events.base import IntegrationEvent
@@ -29,7 +30,7 @@ from shared.events.leads import LeadAssigned, LeadRegistered
 from shared.kafka import ensure_topics, make_producer
 from shared.metrics import Metrics
 from shared.settings import AGGREGATE_CACHE_SIZE, cache_env
-from tests.support.stores import sqlite_env
+from tests.support.stores import postgres_env, sqlite_env
 
 N_LEADS = int(os.environ.get("BENCH_CONSUME_LEADS", "20000"))
 REGISTERED = datetime(2026, 3, 1, 1, tzinfo=UTC)
@@ -102,9 +103,17 @@ async def stocked_topic() -> str:
     return topic
 
 
-async def consumed_rate(topic: str, tmp: Path, run: int) -> float:
-    """Events/s of the visits service's consumer reading the topic to its end into a fresh store."""
-    app = VisitsApplication({**sqlite_env(tmp / f"visits-{run}.db"), **cache_env(AGGREGATE_CACHE_SIZE)})
+async def consumed_rate(topic: str, tmp: Path, run: int, *, postgres: bool = False) -> float:
+    """Events/s of the visits service's consumer reading the topic to its end into a fresh store
+    (SQLite, or a fresh PostgreSQL database: the production store)."""
+    if postgres:
+        with fresh_database() as dbname:
+            return await consumed_into(topic, postgres_env(dbname))
+    return await consumed_into(topic, sqlite_env(tmp / f"visits-{run}.db"))
+
+
+async def consumed_into(topic: str, store_env: dict[str, str]) -> float:
+    app = VisitsApplication({**store_env, **cache_env(AGGREGATE_CACHE_SIZE)})
     consumer = ExactlyOnceConsumer(
         app,
         app.handlers(),
@@ -130,14 +139,16 @@ async def main() -> None:
     header(f"the visits service consuming the leads topic: {N_LEADS:,} leads registered, then assigned")
     topic = await stocked_topic()
     with tempfile.TemporaryDirectory() as tmp_name:
-        ours, raw = map(
+        ours, ours_pg, raw = map(
             statistics.median,
             await in_turns(
                 lambda i: consumed_rate(topic, Path(tmp_name), i),
+                lambda i: consumed_rate(topic, Path(tmp_name), i, postgres=True),
                 lambda _: raw_consumer_rate([topic], 2 * N_LEADS),
             ),
         )
     print(against_raw_consumer(f"visits consuming {2 * N_LEADS:,} leads events", ours, raw))
+    print(against_raw_consumer("  the same, into PostgreSQL", ours_pg, raw))
 
 
 if __name__ == "__main__":
