@@ -599,9 +599,14 @@ def select_after(recorder: AggregateRecorder, after: Mapping[UUID | str, int]) -
     def postgres(
         table: Composed, chunk: Sequence[tuple[UUID | str, int]]
     ) -> tuple[Composed, tuple[Any, ...]]:
+        # Each stream's rows by the index, whatever the table's statistics say: joined, the
+        # planner read the whole table before it had any (a store loaded in bulk: 50 ms for 250
+        # streams of 200,000, growing with it); the OFFSET keeps it from joining them again.
         query = SQL(
-            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {table} e "
-            f"JOIN unnest(%s::uuid[], %s::bigint[]) AS wanted(id, version) {join}{order}"
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM "
+            "unnest(%s::uuid[], %s::bigint[]) AS wanted(id, version) CROSS JOIN LATERAL "
+            "(SELECT * FROM {table} WHERE originator_id = wanted.id "
+            f"AND originator_version > wanted.version OFFSET 0) e {order}"
         )
         return query.format(table=table), ([i for i, _ in chunk], [version for _, version in chunk])
 
@@ -680,6 +685,9 @@ def _select_in_chunks(
             schema, name = recorder.datastore.schema, recorder.events_table_name
             query, values = postgres(SQL("{}.{}").format(Identifier(schema), Identifier(name)), chunk)
             with recorder.datastore.transaction(commit=False) as curs:
+                # A few milliseconds of index lookups: compiling them (which PostgreSQL does when
+                # its estimates run high, as they do without statistics) took 7-490 ms.
+                curs.execute("SET LOCAL jit = off")
                 curs.execute(query, values)
                 found += [_stored(row["originator_id"], row) for row in curs.fetchall()]
         else:
