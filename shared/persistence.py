@@ -300,6 +300,8 @@ class BatchedSQLiteProcessRecorder(GroupCommit, SQLiteProcessRecorder):
         return ids
 
     def _insert_trackings(self, c: SQLiteCursor, trackings: Sequence[Tracking]) -> None:
+        """The positions, by `_record_positions`."""
+
         def upsert(part: Sequence[Tracking]) -> list[str]:
             c.execute(
                 "INSERT INTO tracking (application_name, notification_id) VALUES "
@@ -491,7 +493,7 @@ class GroupedPostgresProcessRecorder(GroupCommit, PostgresProcessRecorder):
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
     def _insert_trackings(self, curs: psycopg.Cursor[Any], trackings: Sequence[Tracking]) -> None:
-        """(One statement a position was a round trip to the server each.)"""
+        """The positions, by `_record_positions`: one statement each was a round trip each."""
 
         def upsert(part: Sequence[Tracking]) -> list[str]:
             names, positions = [t.application_name for t in part], [t.notification_id for t in part]
