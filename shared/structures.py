@@ -104,15 +104,18 @@ class SortedRun(Generic[T]):
 
     def _set(self, chunks: tuple[tuple[T, ...], ...], length: int, key: Callable[[T], Any]) -> None:
         self._chunks = chunks
-        self._lasts = tuple(chunk[-1] for chunk in chunks)
+        self._lasts = tuple(chunk[-1] for chunk in chunks)  # for finding an item's chunk
         self._len = length
         self._key = key
 
     def _with(self, j: int, replaced_by: tuple[tuple[T, ...], ...], length: int) -> SortedRun[T]:
         """This run with its chunk j replaced by `replaced_by` (none, one or two chunks)."""
         run: SortedRun[T] = object.__new__(type(self))
-        chunks = self._chunks
-        run._set((*chunks[:j], *replaced_by, *chunks[j + 1 :]), length, self._key)
+        chunks, lasts = self._chunks, self._lasts
+        run._chunks = (*chunks[:j], *replaced_by, *chunks[j + 1 :])
+        run._lasts = (*lasts[:j], *(chunk[-1] for chunk in replaced_by), *lasts[j + 1 :])
+        run._len = length
+        run._key = self._key
         return run
 
     def inserted(self, item: T) -> SortedRun[T]:
