@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -77,9 +78,10 @@ def seconds(run: Callable[[int], object]) -> Callable[[int], float]:
 
 def header(title: str) -> None:
     checked = " — IRONARMY_CHECK_CODEC is on: every state is decoded again, not comparable" if CHECK else ""
+    python = f"Python {platform.python_version()} ({os.path.realpath(sys.executable)})"
     print(
         f"# {title} — {platform.node()} {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"median of {REPEATS}{checked}"
+        f"median of {REPEATS}, {python}{checked}"
     )
 
 
