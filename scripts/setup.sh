@@ -20,7 +20,11 @@ wanted="$(readlink -f "$(command -v "$python")")"
 made_from="$(sed -n 's/^executable = //p' .venv/pyvenv.cfg 2>/dev/null || true)"
 if [ ! -x .venv/bin/python ] || [ "$(readlink -f "${made_from:-none}")" != "$wanted" ]; then
   rm -rf .venv
-  "$python" -m venv .venv
+  if ! "$python" -m venv .venv && [ -z "${PYTHON:-}" ] && [ "$python" != python3 ]; then
+    echo "setup.sh: $python could not make the venv; using python3" >&2
+    rm -rf .venv
+    python3 -m venv .venv
+  fi
 fi
 stamp=".venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
