@@ -5,7 +5,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 # The interpreter: $PYTHON if set, else Debian's python3.11 where the machine has it with its venv
-# module (built with PGO and LTO and libpython linked in: our Python-bound paths run 1.15-1.4x
+# module (built with PGO and LTO and libpython linked in: our Python-bound paths run 13-48 %
 # faster on it than on a shared-library build without them, such as pyenv's default; see
 # docs/performance.md, session 14), else python3. A .venv made from another interpreter is made
 # again.
@@ -20,7 +20,11 @@ wanted="$(readlink -f "$(command -v "$python")")"
 made_from="$(sed -n 's/^executable = //p' .venv/pyvenv.cfg 2>/dev/null || true)"
 if [ ! -x .venv/bin/python ] || [ "$(readlink -f "${made_from:-none}")" != "$wanted" ]; then
   rm -rf .venv
-  if ! "$python" -m venv .venv && [ -z "${PYTHON:-}" ] && [ "$python" != python3 ]; then
+  if ! "$python" -m venv .venv; then
+    if [ -n "${PYTHON:-}" ] || [ "$python" = python3 ]; then
+      echo "setup.sh: $python could not make the venv" >&2
+      exit 1
+    fi
     echo "setup.sh: $python could not make the venv; using python3" >&2
     rm -rf .venv
     python3 -m venv .venv
