@@ -18,9 +18,9 @@ import contextlib
 import functools
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
@@ -35,6 +35,7 @@ from shared.kafka import ensure_topics, make_producer
 from shared.metrics import Metrics
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Applies one event; returns False when it had already been applied.
 Handler = Callable[[Delivery, Any, Envelope], bool]
@@ -99,6 +100,8 @@ class ExactlyOnceConsumer:
         # Last applied offset per partition, as the store says; a message at or below it
         # is a redelivery (e.g. fetched before a seek) and is passed over without a write.
         self._applied: dict[tuple[str, int], int] = {}
+        # (topic, outcome) → messages, as the metrics count them: what a replay reports.
+        self.outcomes: Counter[tuple[str, str]] = Counter()
 
     async def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
         consumer = self._consumer
@@ -202,17 +205,40 @@ class ExactlyOnceConsumer:
                 await wait_until(self._stopping, backoff)
                 backoff = min(backoff * 2, 30.0)
 
-    async def run_to_end(self) -> dict[TopicPartition, int]:
+    async def run_to_end(self, ends: Mapping[TopicPartition, int] | None = None) -> dict[TopicPartition, int]:
         """Apply every partition of the topics, from where the store says, up to where it ended
-        when the replay began (the first call fixes that), and return those ends.
+        when the replay began (the first call fixes that), and return those ends. `ends`: only
+        these partitions, up to these offsets (a share of a replay split across processes,
+        `shared.replay_processes`).
 
         A bounded replay: no consumer group to join or rebalance, and it returns at the end
         instead of waiting for more. Kafka or the store going away is retried, as `run` does,
         from the store's positions; a handler's bug is raised."""
+        if ends is not None:
+            self._ends = dict(ends)
+        return await self._retrying(self._replay_once)
+
+    async def replay_ends(self) -> dict[TopicPartition, int]:
+        """Where each partition of the topics ends now: where a replay stops (the first call
+        fixes it, as `run_to_end`'s does). Kafka going away is retried."""
+        if self._ends is None:
+            self._ends = await self._retrying(self._ask_ends)
+        return dict(self._ends)
+
+    async def _ask_ends(self) -> dict[TopicPartition, int]:
+        await ensure_topics(self.bootstrap_servers, self.topics, self.partitions)
+        consumer = self._make_consumer(*self.topics, group_id=None)
+        try:
+            await consumer.start()
+            return await partition_ends(consumer, self.topics)
+        finally:
+            await consumer.stop()
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
         backoff = 0.5
         while True:
             try:
-                return await self._replay_once()
+                return await attempt()
             except (KafkaError, OSError, PersistenceError) as error:
                 if self._stopping.is_set():
                     raise
@@ -336,7 +362,12 @@ class ExactlyOnceConsumer:
                 remaining = remaining[done:]
         finally:  # counted per batch, not per message (a labelled counter costs a microsecond)
             for outcome, count in outcomes.items():
-                self.metrics.consumed.labels(self.group_id, tp.topic, outcome).inc(count)
+                self.count(tp.topic, outcome, count)
+
+    def count(self, topic: str, outcome: str, messages: int) -> None:
+        """Count messages of a topic by outcome, in the metrics and in `outcomes`."""
+        self.outcomes[(topic, outcome)] += messages
+        self.metrics.consumed.labels(self.group_id, topic, outcome).inc(messages)
 
     def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
         """After every poll, for every assigned partition, even a quiet or a stuck one."""

@@ -60,6 +60,9 @@ class ServiceSettings(BaseSettings):
     # How many such processes read a backlog's batches side by side (each holds a connection).
     relay_readers: int = Field(default=RELAY_READERS, ge=1, le=16)
     consumer_batch_size: int = Field(default=500, ge=1)
+    # How many processes an ops' rebuild from the topics applies their partitions in, a share
+    # each, side by side (shared.replay_processes): one a partition, on a store they can open.
+    replay_processes: int = Field(default=3, ge=1, le=64)
 
     jwt_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     jwt_issuer: str = "ironarmy"

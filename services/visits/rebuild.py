@@ -15,8 +15,8 @@ any difference is reported. Run it with the same policy the service ran with.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,18 +24,20 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.visits.application import VisitsApplication
 from services.visits.config import VisitsSettings
-from shared.consumer import ExactlyOnceConsumer, Handler, partition_ends
+from shared.application import ServiceApplication
+from shared.consumer import ExactlyOnceConsumer, partition_ends
 from shared.kafka import ensure_topics
 from shared.metrics import Metrics
+from shared.replay_processes import SPLIT_FROM, ReplayProcesses, shareable_store
 
 
 class _RebuildConsumer(ExactlyOnceConsumer):
     """Parks nothing on the live dead-letter topic: a message a rebuild cannot apply is a
     divergence of the rebuild, not the live service's poison message."""
 
-    def __init__(self, *args: Any, parked: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.parked = parked
+        self.parked: list[str] = []
 
     async def _dead_letter(self, tp: TopicPartition, message: Any, reason: str) -> None:
         self.parked.append(f"{tp.topic}[{tp.partition}]@{message.offset} could not be applied: {reason}")
@@ -47,6 +49,7 @@ class RebuildReport:
     positions: dict[str, dict[int, int]] = field(default_factory=dict)  # topic → partition → end
     flags: int = 0
     divergences: list[str] = field(default_factory=list)
+    processes: int = 1  # how many applied the topics' partitions side by side
 
 
 async def end_offsets(bootstrap_servers: str, topic: str, partitions: int) -> dict[int, int]:
@@ -61,32 +64,35 @@ async def end_offsets(bootstrap_servers: str, topic: str, partitions: int) -> di
         await consumer.stop()
 
 
-async def _consume_to_end(
+def _rebuild_consumer(
     application: VisitsApplication,
-    handlers: Mapping[str, Handler],
     *,
+    handlers: str,
     topic: str,
     group_id: str,
     bootstrap_servers: str,
     partitions: int,
-    timeout: float,
-    parked: list[str],
-) -> dict[int, int]:
-    consumer = _RebuildConsumer(
+) -> _RebuildConsumer:
+    """The rebuild's consumer of one topic, applying with the application's `handlers` (the name
+    of the method that gives them: a process of a split rebuild makes its own)."""
+    return _RebuildConsumer(
         application,
-        handlers,
+        getattr(application, handlers)(),
         group_id=group_id,
         topics=[topic],
         bootstrap_servers=bootstrap_servers,
         partitions=partitions,
         metrics=Metrics("visits-rebuild"),
-        parked=parked,
     )
-    try:
-        ends = await asyncio.wait_for(consumer.run_to_end(), timeout)
-    except TimeoutError:
-        raise TimeoutError(f"{topic} not replayed to its end after {timeout:.0f}s") from None
-    return {tp.partition: offset for tp, offset in ends.items()}
+
+
+def _what_diverged(application: ServiceApplication, consumer: ExactlyOnceConsumer) -> list[str]:
+    """What a topic's replay could not apply, and what the rules did not derive again (taken from
+    the application: the next topic's replay reports its own)."""
+    assert isinstance(application, VisitsApplication) and isinstance(consumer, _RebuildConsumer)
+    divergences = [*consumer.parked, *application.replay_divergences]
+    application.replay_divergences.clear()
+    return divergences
 
 
 async def rebuild_from_topics(
@@ -96,29 +102,42 @@ async def rebuild_from_topics(
     topic_prefix: str,
     group_id: str,
     partitions: int = 3,
+    processes: int = 1,
+    split_from: int = SPLIT_FROM,
     timeout: float = 300.0,
 ) -> RebuildReport:
-    """Fill a fresh visits store from the leads topic, then the visits topic, both from offset 0."""
+    """Fill a fresh visits store from the leads topic, then the visits topic, both from offset 0.
+
+    `processes`: how many processes apply a topic's partitions, a share each, side by side
+    (`shared.replay_processes`), when the store is one they can open and there are `split_from`
+    messages or more to apply; else the application applies them all here."""
     if application.recorder.max_notification_id():
         raise ValueError("rebuild into a fresh store: this one already holds events")
+    if not shareable_store(application.env):
+        processes = 1
     report = RebuildReport(group_id)
-    steps: list[tuple[str, Mapping[str, Handler]]] = [
-        (f"{topic_prefix}.leads", application.handlers()),
-        (f"{topic_prefix}.visits", application.replay_handlers()),
-    ]
-    for topic, handlers in steps:
-        report.positions[topic] = await _consume_to_end(
-            application,
-            handlers,
-            topic=topic,
-            group_id=group_id,
-            bootstrap_servers=bootstrap_servers,
-            partitions=partitions,
-            timeout=timeout,
-            parked=report.divergences,
-        )
+    make_application = functools.partial(VisitsApplication, dict(application.env), policy=application.policy)
+    steps = ((f"{topic_prefix}.leads", "handlers"), (f"{topic_prefix}.visits", "replay_handlers"))
+    async with ReplayProcesses(make_application, processes, split_from=split_from) as replay:
+        for topic, handlers in steps:
+            make_consumer = functools.partial(
+                _rebuild_consumer,
+                handlers=handlers,
+                topic=topic,
+                group_id=group_id,
+                bootstrap_servers=bootstrap_servers,
+                partitions=partitions,
+            )
+            try:
+                split = await asyncio.wait_for(
+                    replay.run_to_end(make_consumer(application), make_consumer, _what_diverged), timeout
+                )
+            except TimeoutError:
+                raise TimeoutError(f"{topic} not replayed to its end after {timeout:.0f}s") from None
+            report.positions[topic] = {tp.partition: offset for tp, offset in split.ends.items()}
+            report.processes = max(report.processes, split.processes)
+            report.divergences.extend(split.notes)
     report.flags = len(application.list_flags(limit=10**9))
-    report.divergences.extend(application.replay_divergences)
     return report
 
 
@@ -133,6 +152,7 @@ def main() -> None:
                 topic_prefix=settings.topic_prefix,
                 group_id=f"{settings.topic_prefix}.visits.rebuild.{int(time.time())}",
                 partitions=settings.topic_partitions,
+                processes=settings.replay_processes,
             )
         )
     finally:

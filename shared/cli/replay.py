@@ -1,7 +1,8 @@
 """`ironarmy replay`: rebuild a service's read models and check that they answer as the live one does.
 
 visits is rebuilt from the Kafka topics alone (services/visits/rebuild.py: the leads topic, then its
-own, from offset 0, into a fresh in-memory store). leads, reviews and rotation cannot be: most of
+own, from offset 0, into a fresh store: a temporary SQLite file that IRONARMY_REPLAY_PROCESSES
+processes share, a partition each, or memory when that is 1). leads, reviews and rotation cannot be: most of
 their events are internal to their store and never published (a rep's quota, a review's scores, a
 plan's solution), so their read models are rebuilt from their own event store into a fresh
 application instance, and what Kafka can prove is checked against that store: every event on the
@@ -16,12 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -392,6 +396,7 @@ async def rebuild_visits_from_topics(
             topic_prefix=settings.topic_prefix,
             group_id=group_id,
             partitions=settings.topic_partitions,
+            processes=settings.replay_processes,
             timeout=timeout,
         )
     )
@@ -766,6 +771,16 @@ def _store_name(settings: ServiceSettings, service: str) -> str:
     return settings.store
 
 
+def _rebuild_store(settings: ServiceSettings, stack: AsyncExitStack) -> ServiceSettings:
+    """Where a rebuild from the topics writes: a store of its own that its processes can open (a
+    SQLite file in a directory removed afterwards), or memory when it runs in one process."""
+    if settings.replay_processes == 1:
+        return settings.model_copy(update={"store": "memory"})
+    directory = Path(tempfile.mkdtemp(prefix="ironarmy-replay-"))
+    stack.callback(shutil.rmtree, directory, ignore_errors=True)
+    return settings.model_copy(update={"store": "sqlite", "data_dir": directory})
+
+
 async def replay_service(
     service: str,
     *,
@@ -812,7 +827,7 @@ async def replay_service(
         pick = Sampler(sample)
         rebuilt_label = "rebuilt"
         if service == "visits":
-            fresh = build_service(spec, settings.model_copy(update={"store": "memory"}), live.clock)
+            fresh = build_service(spec, _rebuild_store(settings, stack), live.clock)
             stack.callback(fresh.application.close)
             check, events, seconds = await rebuild_visits_from_topics(fresh, progress, timeout)
             report = ServiceReplay(service, "rebuilt from the topics", events, seconds, [check])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import sqlite3
@@ -18,7 +19,7 @@ from uuid import UUID
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from shared.consumer import ExactlyOnceConsumer
@@ -27,9 +28,17 @@ from shared.events.catalog import decode, event_id_for
 from shared.kafka import VECTOR_MIN_KEYS
 from shared.metrics import Metrics
 from shared.relay import HANDOVER_EVENTS, OutboxRelay, ReaderProcesses, ReaderSpec, read_outgoing
+from shared.replay_processes import ReplayFailed, ReplayProcesses, shareable_store, shares
 from tests.conftest import REPO, Broker
 from tests.support.kafka_helpers import eventually, read_topic
-from tests.support.probe import REFUSED_REP, ProbeApplication, TallyApplication, tally_handlers, translate
+from tests.support.probe import (
+    REFUSED_REP,
+    ProbeApplication,
+    TallyApplication,
+    tally_consumer,
+    tally_handlers,
+    translate,
+)
 from tests.support.stores import sqlite_env
 
 
@@ -632,6 +641,103 @@ async def test_a_bounded_replay_applies_every_partition_to_its_end_and_resumes_f
     assert tally.count(str(probe_ids[0])) == 3
     applied = again.metrics.consumed.labels(group, topic, "applied")._value.get()
     assert applied == 2
+
+
+async def test_a_replay_split_across_processes_applies_each_partition_once_and_resumes_from_the_store(
+    kafka_bootstrap: str, topic_prefix: str, store_env: dict[str, str], tmp_path: Path
+) -> None:
+    app = ProbeApplication(sqlite_env(tmp_path / "p.db"))
+    probe_ids = [app.create(f"p{n}", meta()) for n in range(9)]
+    for n, pid in enumerate(probe_ids):
+        app.assign_many(pid, [f"rep-{k}" for k in range(n + 1)], meta())
+    app.assign_many(probe_ids[4], [REFUSED_REP], meta())  # the tally's domain refuses it: parked
+    topic = f"{topic_prefix}.leads"
+    await run_until(relay_for(app, topic, kafka_bootstrap), app)
+    tally = TallyApplication(store_env)
+    group = f"{topic_prefix}.replay"
+    make_consumer = functools.partial(tally_consumer, topic=topic, bootstrap=kafka_bootstrap, group=group)
+    make_tally = functools.partial(TallyApplication, dict(tally.env))
+
+    async with ReplayProcesses(make_tally, 3, split_from=0) as replay:
+        parent = make_consumer(tally)
+        split = await asyncio.wait_for(replay.run_to_end(parent, make_consumer), 90)
+        assert split.processes == 3
+        assert sum(split.ends.values()) == 45 + 1
+        assert [tally.count(str(pid)) for pid in probe_ids] == list(range(1, 10))  # each once
+        for tp, end in split.ends.items():
+            assert tally.processed_offset(group, topic, tp.partition) == (end - 1 if end else None)
+        assert parent.outcomes == {(topic, "applied"): 45, (topic, "dead_lettered"): 1}
+        assert parent.metrics.consumed.labels(group, topic, "applied")._value.get() == 45
+        parked = await read_topic(kafka_bootstrap, f"{topic}.dlq", until=lambda r: len(r) >= 1)
+        assert [decode(r.value)[1].rep_id for r in parked] == [REFUSED_REP]
+
+        # Published after the first replay: a second one, by the same processes, applies those
+        # alone, from the store.
+        app.assign_many(probe_ids[0], ["rep-late-1", "rep-late-2"], meta())
+        await run_until(relay_for(app, topic, kafka_bootstrap), app)
+        again = make_consumer(tally)
+        assert (await asyncio.wait_for(replay.run_to_end(again, make_consumer), 90)).processes == 3
+        assert again.outcomes == {(topic, "applied"): 2}
+        assert tally.count(str(probe_ids[0])) == 3
+
+
+async def test_a_replay_with_less_to_apply_than_is_worth_splitting_runs_in_this_process(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    app = ProbeApplication(sqlite_env(tmp_path / "p.db"))
+    probe_ids = three_probes_assigned_five_times(app)
+    topic = f"{topic_prefix}.leads"
+    await run_until(relay_for(app, topic, kafka_bootstrap), app)
+    tally = TallyApplication(sqlite_env(tmp_path / "t.db"))
+    group = f"{topic_prefix}.replay"
+    make_consumer = functools.partial(tally_consumer, topic=topic, bootstrap=kafka_bootstrap, group=group)
+    async with ReplayProcesses(
+        functools.partial(TallyApplication, dict(tally.env)), 3, split_from=16
+    ) as replay:
+        split = await asyncio.wait_for(replay.run_to_end(make_consumer(tally), make_consumer), 60)
+        assert split.processes == 1 and replay._children == []  # 15 messages: none started
+    assert [tally.count(str(pid)) for pid in probe_ids] == [5, 5, 5]
+
+
+async def test_a_process_of_a_split_replay_that_fails_fails_the_replay_and_says_why(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    app = ProbeApplication(sqlite_env(tmp_path / "p.db"))
+    three_probes_assigned_five_times(app)
+    topic = f"{topic_prefix}.leads"
+    await run_until(relay_for(app, topic, kafka_bootstrap), app)
+    tally = TallyApplication(sqlite_env(tmp_path / "t.db"))
+    group = f"{topic_prefix}.replay"
+    buggy = functools.partial(
+        tally_consumer, topic=topic, bootstrap=kafka_bootstrap, group=group, bug="a handler's bug"
+    )
+    make_tally = functools.partial(TallyApplication, dict(tally.env))
+    with pytest.raises(ReplayFailed, match="a handler's bug"):
+        async with ReplayProcesses(make_tally, 3, split_from=0) as replay:
+            await asyncio.wait_for(replay.run_to_end(buggy(tally), buggy), 90)
+    assert tally.recorder.max_notification_id() is None  # nothing applied, nothing half-written
+
+
+def test_partitions_are_dealt_whole_to_at_most_as_many_processes_as_there_are_partitions() -> None:
+    ends = {TopicPartition("t", p): 10 * p for p in range(5)}
+    assert shares(ends, 2) == [
+        {TopicPartition("t", 0): 0, TopicPartition("t", 2): 20, TopicPartition("t", 4): 40},
+        {TopicPartition("t", 1): 10, TopicPartition("t", 3): 30},
+    ]
+    assert shares(ends, 9) == [{tp: end} for tp, end in ends.items()]
+    with pytest.raises(ValueError, match="at least one process"):
+        shares(ends, 0)
+
+
+def test_only_a_store_another_process_can_open_is_shared() -> None:
+    assert shareable_store(sqlite_env(Path("/tmp/x.sqlite")))
+    assert shareable_store({"PERSISTENCE_MODULE": "eventsourcing.postgres"})
+    assert not shareable_store({"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"})
+    assert not shareable_store(
+        {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": "file:x?mode=memory&cache=shared"}
+    )
+    assert not shareable_store({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    assert not shareable_store({})
 
 
 async def test_the_same_message_delivered_twice_changes_nothing(

@@ -3,6 +3,7 @@ contracts, and a second application tallies them exactly once."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -15,11 +16,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from shared.application import Delivery, ServiceApplication, inbox_name
-from shared.consumer import Handler
+from shared.consumer import ExactlyOnceConsumer, Handler
 from shared.domain import Meta, RuleViolated, direct_events, stable_id
 from shared.events.base import Envelope
 from shared.events.catalog import Published
 from shared.events.leads import LeadAssigned
+from shared.metrics import Metrics
 from shared.service import ServiceSpec
 from shared.settings import ServiceSettings
 from shared.web import CommandMeta, Context, CurrentPrincipal
@@ -146,6 +148,30 @@ def count_batch(
 
 def tally_handlers(app: TallyApplication) -> Mapping[str, Handler]:
     return {"LeadAssigned": app.on_lead_assigned}
+
+
+def tally_consumer(
+    app: ServiceApplication, *, topic: str, bootstrap: str, group: str, bug: str | None = None
+) -> ExactlyOnceConsumer:
+    """The tally's consumer of a topic (module-level: a process of a split replay makes its own).
+    `bug`: every handler raises it, as a handler with a bug would."""
+    assert isinstance(app, TallyApplication)
+    handlers = tally_handlers(app)
+    if bug is not None:
+        handlers = {name: functools.partial(_raise, bug) for name in handlers}
+    return ExactlyOnceConsumer(
+        app,
+        handlers,
+        group_id=group,
+        topics=[topic],
+        bootstrap_servers=bootstrap,
+        partitions=3,
+        metrics=Metrics("tally"),
+    )
+
+
+def _raise(bug: str, *_: Any) -> bool:
+    raise RuntimeError(bug)
 
 
 class ProbeCreate(BaseModel):

@@ -9,6 +9,7 @@ runnable spec yet): LeadRegistered, LeadAssigned, LeadReclaimed from shared.even
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from services.visits.application import VisitsApplication
 from services.visits.rebuild import rebuild_from_topics
 from shared.clock import MovableClock
 from shared.relay import read_outgoing
+from shared.replay_processes import SPLIT_FROM
 from tests.integration.visits.support import (
     PHOTO,
     LeadsTopicWriter,
@@ -241,10 +243,9 @@ async def test_the_evening_bulk_entry_is_found_with_its_evidence_and_the_honest_
     assert "FabricationConfirmed" in kinds and leads["D"] in {e["lead_id"] for e in trail}
 
 
-async def test_rebuilt_from_the_topics_from_offset_zero_the_store_has_the_same_flags(
-    service: RunningService, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
-) -> None:
-    svc = service
+async def decided_and_published(svc: RunningService, kafka_bootstrap: str, topic_prefix: str) -> str:
+    """The seed story, C's flag confirmed and D's dismissed by QC, everything on the topics: C's
+    flag (not the owner)."""
     clock = svc.context.clock
     assert isinstance(clock, MovableClock)
     async with LeadsTopicWriter(kafka_bootstrap, topic_prefix) as writer:
@@ -270,12 +271,31 @@ async def test_rebuilt_from_the_topics_from_offset_zero_the_store_has_the_same_f
             f"/flags/{flag_d}/dismissal", json={"reason": "phone broken that day"}, headers=qc
         )
     ).status_code == 200
-    original: VisitsApplication = svc.application
+    application = svc.application
     relay = svc.context.relay
     await eventually(
-        lambda: relay.published_position() >= (original.recorder.max_notification_id() or 0),
+        lambda: relay.published_position() >= (application.recorder.max_notification_id() or 0),
         what="all published",
     )
+    return str(flag_c)
+
+
+@pytest.mark.parametrize(
+    ("processes", "split_from", "split"),
+    [(1, 0, 1), (3, 0, 3), (3, SPLIT_FROM, 1)],
+    ids=["in-one-process", "a-process-a-partition", "too-small-to-split"],
+)
+async def test_rebuilt_from_the_topics_from_offset_zero_the_store_has_the_same_flags(
+    service: RunningService,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    tmp_path: Path,
+    processes: int,
+    split_from: int,
+    split: int,
+) -> None:
+    await decided_and_published(service, kafka_bootstrap, topic_prefix)
+    original: VisitsApplication = service.application
 
     rebuilt = VisitsApplication(
         sqlite_env(tmp_path / "rebuilt.sqlite"),
@@ -287,9 +307,12 @@ async def test_rebuilt_from_the_topics_from_offset_zero_the_store_has_the_same_f
             bootstrap_servers=kafka_bootstrap,
             topic_prefix=topic_prefix,
             group_id=f"{topic_prefix}.visits.rebuild",
+            processes=processes,
+            split_from=split_from,
             timeout=60,
         )
         assert report.divergences == []
+        assert report.processes == split  # each of the three partitions in a process of its own, or here
         before = original.list_flags(limit=1000)
         after = rebuilt.list_flags(limit=1000)
         assert before and after == before  # ids, rules, reasons, evidence, decisions: all of it
@@ -297,3 +320,31 @@ async def test_rebuilt_from_the_topics_from_offset_zero_the_store_has_the_same_f
         assert rebuilt.list_visits(limit=1000) == original.list_visits(limit=1000)
     finally:
         rebuilt.close()
+
+
+async def test_a_rebuild_under_another_policy_names_what_its_rules_did_not_derive_split_or_not(
+    service: RunningService, kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    flag_c = await decided_and_published(service, kafka_bootstrap, topic_prefix)
+    original: VisitsApplication = service.application
+    policy = dataclasses.replace(original.policy, disabled_rules=frozenset({"not_the_owner"}))
+    divergences = []
+    for processes in (1, 3):
+        rebuilt = VisitsApplication(sqlite_env(tmp_path / f"rebuilt-{processes}.sqlite"), policy=policy)
+        try:
+            report = await rebuild_from_topics(
+                rebuilt,
+                bootstrap_servers=kafka_bootstrap,
+                topic_prefix=topic_prefix,
+                group_id=f"{topic_prefix}.visits.rebuild.{processes}",
+                processes=processes,
+                split_from=0,
+                timeout=60,
+            )
+        finally:
+            rebuilt.close()
+        assert report.processes == processes
+        divergences.append(sorted(report.divergences))
+    in_one, split = divergences
+    assert any(f"flag {flag_c} was not derived again" in d for d in in_one), in_one
+    assert split == in_one  # the processes' reports, gathered: the same as one process's
