@@ -3,8 +3,8 @@ BENCH_CONSUME_LEADS leads were registered (in no order) and each assigned (in le
 daily run publishes them), through its exactly-once consumer into a fresh store, as it would
 follow a day of the leads service; more leads than a service caches (5,000 aggregates), so most
 of the timelines a batch reads come from the store. Against a raw aiokafka consumer decoding the
-same messages; into SQLite, and into PostgreSQL (the production store). Needs the local broker
-and PostgreSQL.
+same messages; into SQLite, and into PostgreSQL (the production store); and the same replay split
+among processes, a partition each, as ops' rebuild runs it. Needs the local broker and PostgreSQL.
 
     .venv/bin/python -m bench.bench_consume      (BENCH_CONSUME_LEADS)
 """
@@ -12,6 +12,7 @@ and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import statistics
 import tempfile
@@ -21,20 +22,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.bench_kafka import KAFKA, against_raw_consumer, raw_consumer_rate
-from bench.common import fresh_database, header, in_turns
+from bench.common import Result, fresh_database, header, in_turns
 from services.visits.application import VisitsApplication
+from shared.application import ServiceApplication
 from shared.consumer import ExactlyOnceConsumer
 from shared.events.base import IntegrationEvent
 from shared.events.catalog import Published, envelope_bytes
 from shared.events.leads import LeadAssigned, LeadRegistered
 from shared.kafka import ensure_topics, make_producer
 from shared.metrics import Metrics
-from shared.settings import AGGREGATE_CACHE_SIZE, cache_env
+from shared.replay_processes import ReplayProcesses
+from shared.settings import AGGREGATE_CACHE_SIZE, ServiceSettings, cache_env
 from tests.support.stores import postgres_env, sqlite_env
 
 N_LEADS = int(os.environ.get("BENCH_CONSUME_LEADS", "20000"))
 REGISTERED = datetime(2026, 3, 1, 1, tzinfo=UTC)
 ASSIGNED = REGISTERED + timedelta(days=1)
+PROCESSES = ServiceSettings.model_fields["replay_processes"].default  # as ops' rebuild runs
 
 
 def envelope(event: IntegrationEvent, lead_id: str, version: int, at: datetime) -> bytes:
@@ -103,18 +107,22 @@ async def stocked_topic() -> str:
     return topic
 
 
-async def consumed_rate(topic: str, tmp: Path, run: int, *, postgres: bool = False) -> float:
+async def consumed_rate(
+    topic: str, tmp: Path, run: int, *, postgres: bool = False, processes: int = 1
+) -> float:
     """Events/s of the visits service's consumer reading the topic to its end into a fresh store
     (SQLite, or a fresh PostgreSQL database: the production store)."""
     if postgres:
         with fresh_database() as dbname:
-            return await consumed_into(topic, postgres_env(dbname))
-    return await consumed_into(topic, sqlite_env(tmp / f"visits-{run}.db"))
+            return await consumed_into(topic, postgres_env(dbname), processes)
+    return await consumed_into(topic, sqlite_env(tmp / f"visits-{run}-{processes}.db"), processes)
 
 
-async def consumed_into(topic: str, store_env: dict[str, str]) -> float:
-    app = VisitsApplication({**store_env, **cache_env(AGGREGATE_CACHE_SIZE)})
-    consumer = ExactlyOnceConsumer(
+def visits_consumer(app: ServiceApplication, *, topic: str) -> ExactlyOnceConsumer:
+    """The visits service's consumer of the leads topic (module-level: a process of a split replay
+    makes its own)."""
+    assert isinstance(app, VisitsApplication)
+    return ExactlyOnceConsumer(
         app,
         app.handlers(),
         group_id="ironarmy.visits",
@@ -123,11 +131,26 @@ async def consumed_into(topic: str, store_env: dict[str, str]) -> float:
         partitions=3,
         metrics=Metrics("bench"),
     )
+
+
+async def consumed_into(topic: str, store_env: dict[str, str], processes: int = 1) -> float:
+    """`processes`: 1, the service's consumer as it runs; more, the same replay split among them
+    (a partition each, `shared.replay_processes`), their start included."""
+    env = {**store_env, **cache_env(AGGREGATE_CACHE_SIZE)}
+    app = VisitsApplication(env)
+    make_consumer = functools.partial(visits_consumer, topic=topic)
+    consumer = make_consumer(app)
     try:
         started = time.perf_counter()
-        await consumer.run_to_end()
+        if processes > 1:
+            async with ReplayProcesses(
+                functools.partial(VisitsApplication, env), processes, split_from=0
+            ) as replay:
+                await replay.run_to_end(consumer, make_consumer)
+        else:
+            await consumer.run_to_end()
         elapsed = time.perf_counter() - started
-        applied = consumer.metrics.consumed.labels(consumer.group_id, topic, "applied")._value.get()
+        applied = consumer.outcomes[(topic, "applied")]
         if applied != 2 * N_LEADS:  # a consumer that missed events measures nothing
             raise RuntimeError(f"applied {applied} of {2 * N_LEADS} events")
         return 2 * N_LEADS / elapsed
@@ -139,16 +162,22 @@ async def main() -> None:
     header(f"the visits service consuming the leads topic: {N_LEADS:,} leads registered, then assigned")
     topic = await stocked_topic()
     with tempfile.TemporaryDirectory() as tmp_name:
-        ours, ours_pg, raw = map(
+        ours, ours_pg, raw, split, split_pg = map(
             statistics.median,
             await in_turns(
                 lambda i: consumed_rate(topic, Path(tmp_name), i),
                 lambda i: consumed_rate(topic, Path(tmp_name), i, postgres=True),
                 lambda _: raw_consumer_rate([topic], 2 * N_LEADS),
+                lambda i: consumed_rate(topic, Path(tmp_name), i, processes=PROCESSES),
+                lambda i: consumed_rate(topic, Path(tmp_name), i, postgres=True, processes=PROCESSES),
             ),
         )
     print(against_raw_consumer(f"visits consuming {2 * N_LEADS:,} leads events", ours, raw))
     print(against_raw_consumer("  the same, into PostgreSQL", ours_pg, raw))
+    raw_name = "raw aiokafka consumer + decode"
+    split_name = f"  replayed in {PROCESSES} processes (a partition each)"
+    print(Result(split_name, "events/s", split, raw, raw_name).line())
+    print(Result(f"{split_name}, into PostgreSQL", "events/s", split_pg, raw, raw_name).line())
 
 
 if __name__ == "__main__":

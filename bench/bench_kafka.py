@@ -5,6 +5,7 @@ apply, track) vs a raw aiokafka consumer decoding the same messages. Needs the l
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import statistics
 import tempfile
@@ -22,13 +23,15 @@ from shared.events.catalog import decode
 from shared.kafka import ensure_topics, make_producer
 from shared.metrics import Metrics
 from shared.relay import OutboxRelay, ReaderProcesses, ReaderSpec
-from shared.settings import AGGREGATE_CACHE_SIZE, RELAY_READERS, cache_env
-from tests.support.probe import ProbeApplication, TallyApplication, tally_handlers, translate
+from shared.replay_processes import ReplayProcesses
+from shared.settings import AGGREGATE_CACHE_SIZE, RELAY_READERS, ServiceSettings, cache_env
+from tests.support.probe import ProbeApplication, TallyApplication, tally_consumer, tally_handlers, translate
 from tests.support.stores import sqlite_env
 
 KAFKA = os.environ.get("IRONARMY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 N_EVENTS = int(os.environ.get("BENCH_KAFKA_EVENTS", "20000"))
 PER_AGGREGATE = 20
+REPLAY_PROCESSES = ServiceSettings.model_fields["replay_processes"].default  # as ops' rebuild runs
 
 
 def filled_store(path: Path) -> ProbeApplication:
@@ -119,6 +122,26 @@ async def rebuild_rate(topic: str, tmp: Path, run: int) -> float:
         tally.close()
 
 
+async def split_rebuild_rate(topic: str, tmp: Path, run: int) -> float:
+    """Events/s of the same rebuild, its partitions shared among processes (as ops' rebuild of the
+    visits service runs a large one: a process a partition), the processes' start included."""
+    tally = tally_app(tmp / f"s{run}.db")
+    make_consumer = functools.partial(tally_consumer, topic=topic, bootstrap=KAFKA, group="bench-tally")
+    parent = make_consumer(tally)
+    make_tally = functools.partial(TallyApplication, dict(tally.env))
+    try:
+        started = time.perf_counter()
+        async with ReplayProcesses(make_tally, REPLAY_PROCESSES, split_from=0) as replay:
+            split = await replay.run_to_end(parent, make_consumer)
+        elapsed = time.perf_counter() - started
+    finally:
+        tally.close()
+    applied = parent.outcomes[(topic, "applied")]
+    if applied != N_EVENTS or split.processes != REPLAY_PROCESSES:
+        raise RuntimeError(f"applied {applied} of {N_EVENTS} events in {split.processes} processes")
+    return N_EVENTS / elapsed
+
+
 async def catch_up_rate(tmp: Path, run: int) -> float:
     """A consumer started again after half of every probe's assignments: the other half go to
     tallies and inbox cursors that its store holds and that it has not cached."""
@@ -199,15 +222,25 @@ async def main() -> None:
         )
 
         topic, _ = await publish_all(app)
-        rebuilt, raw, caught_up = map(
+        rebuilt, raw, caught_up, split = map(
             statistics.median,
             await in_turns(
                 lambda i: rebuild_rate(topic, tmp, i),
                 lambda _: raw_consumer_rate([topic], N_EVENTS),
                 lambda i: catch_up_rate(tmp, i),
+                lambda i: split_rebuild_rate(topic, tmp, i),
             ),
         )
         print(against_raw_consumer("consumer rebuild from Kafka (apply+track)", rebuilt, raw))
+        print(
+            Result(
+                f"  the same, in {REPLAY_PROCESSES} processes (a partition each)",
+                "events/s",
+                split,
+                raw,
+                "raw aiokafka consumer + decode",
+            ).line()
+        )
         print(
             against_raw_consumer("consumer catching up, its aggregates stored, none cached", caught_up, raw)
         )

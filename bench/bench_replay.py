@@ -1,7 +1,9 @@
 """Ops' replay of the visits service from its topics (services/visits/rebuild.py): a fresh store
 filled from the leads topic, then the visits topic, every visit judged again by the rules and its
-flags checked against the ones on the topic, against a raw aiokafka consumer decoding the same
-messages. Needs the local broker.
+flags checked against the ones on the topic, as ops' rebuild runs by default (a topic's partitions
+split among processes from SPLIT_FROM messages, as here only when BENCH_REPLAY_VISITS is large)
+and, beside it, in one process and split whatever the size; against a raw aiokafka consumer
+decoding the same messages. Needs the local broker.
 
     .venv/bin/python -m bench.bench_replay      (BENCH_REPLAY_VISITS)
 """
@@ -18,14 +20,15 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.bench_kafka import against_raw_consumer, raw_consumer_rate
-from bench.common import header, in_turns
+from bench.common import Result, header, in_turns
 from services.visits.application import VisitsApplication
 from services.visits.domain.values import GeoPoint
 from services.visits.policy import VisitsPolicy
 from services.visits.rebuild import end_offsets, rebuild_from_topics
 from shared.clock import MovableClock
 from shared.domain import Meta
-from shared.settings import AGGREGATE_CACHE_SIZE, cache_env
+from shared.replay_processes import SPLIT_FROM
+from shared.settings import AGGREGATE_CACHE_SIZE, ServiceSettings, cache_env
 from tests.integration.visits.support import (
     PHOTO,
     LeadsTopicWriter,
@@ -42,6 +45,7 @@ N_VISITS = int(os.environ.get("BENCH_REPLAY_VISITS", "3000"))
 REPS = 40
 LEADS_PER_REP = 5
 HERE = GeoPoint(30.2741, 120.1551, 10.0)
+PROCESSES = ServiceSettings.model_fields["replay_processes"].default  # as ops' rebuild runs
 
 
 async def stocked_topics(tmp: Path) -> tuple[str, VisitsPolicy]:
@@ -92,7 +96,15 @@ async def messages(prefix: str) -> int:
     return total
 
 
-async def replay_rate(tmp: Path, prefix: str, policy: VisitsPolicy, count: int) -> float:
+async def replay_rate(
+    tmp: Path,
+    prefix: str,
+    policy: VisitsPolicy,
+    count: int,
+    *,
+    processes: int = PROCESSES,
+    split_from: int = SPLIT_FROM,
+) -> float:
     rebuilt = VisitsApplication(
         {
             **sqlite_env(tmp / f"rebuilt-{uuid.uuid4().hex[:6]}.sqlite"),
@@ -107,6 +119,8 @@ async def replay_rate(tmp: Path, prefix: str, policy: VisitsPolicy, count: int) 
             bootstrap_servers=KAFKA,
             topic_prefix=prefix,
             group_id=f"{prefix}.replay.{uuid.uuid4().hex[:6]}",
+            processes=processes,
+            split_from=split_from,
             timeout=900,
         )
         seconds = time.perf_counter() - started
@@ -124,13 +138,20 @@ async def main() -> None:
         prefix, policy = await stocked_topics(tmp)
         count = await messages(prefix)
         topics = [f"{prefix}.leads", f"{prefix}.visits"]
-        ours, raw = map(
+        ours, raw, alone, split = map(
             statistics.median,
             await in_turns(
-                lambda _: replay_rate(tmp, prefix, policy, count), lambda _: raw_consumer_rate(topics, count)
+                lambda _: replay_rate(tmp, prefix, policy, count),
+                lambda _: raw_consumer_rate(topics, count),
+                lambda _: replay_rate(tmp, prefix, policy, count, processes=1),
+                lambda _: replay_rate(tmp, prefix, policy, count, split_from=0),
             ),
         )
+        raw_name = "raw aiokafka consumer + decode"
         print(against_raw_consumer(f"visits replayed from the topics ({count:,} messages)", ours, raw))
+        print(Result("  the same, in one process", "events/s", alone, raw, raw_name).line())
+        split_name = f"  the same, split among {PROCESSES} processes whatever its size"
+        print(Result(split_name, "events/s", split, raw, raw_name).line())
 
 
 if __name__ == "__main__":
