@@ -17,7 +17,6 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer
 
 from bench.common import Result, header, in_turns
-from shared.consumer import ExactlyOnceConsumer
 from shared.domain import Meta
 from shared.events.catalog import decode
 from shared.kafka import ensure_topics, make_producer
@@ -25,7 +24,7 @@ from shared.metrics import Metrics
 from shared.relay import OutboxRelay, ReaderProcesses, ReaderSpec
 from shared.replay_processes import ReplayProcesses
 from shared.settings import AGGREGATE_CACHE_SIZE, RELAY_READERS, ServiceSettings, cache_env
-from tests.support.probe import ProbeApplication, TallyApplication, tally_consumer, tally_handlers, translate
+from tests.support.probe import ProbeApplication, TallyApplication, tally_consumer, translate
 from tests.support.stores import sqlite_env
 
 KAFKA = os.environ.get("IRONARMY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -96,15 +95,7 @@ def tally_app(path: Path) -> TallyApplication:
 async def applied_rate(tally: TallyApplication, topic: str, expected: int) -> float:
     """Events/s of a consumer reading the topic to its end from where the store says, as a
     rebuild does (no group to join); it must apply `expected` events."""
-    consumer = ExactlyOnceConsumer(
-        tally,
-        tally_handlers(tally),
-        group_id="bench-tally",
-        topics=[topic],
-        bootstrap_servers=KAFKA,
-        partitions=3,
-        metrics=Metrics("b"),
-    )
+    consumer = tally_consumer(tally, topic=topic, bootstrap=KAFKA, group="bench-tally")
     started = time.perf_counter()
     await consumer.run_to_end()
     elapsed = time.perf_counter() - started

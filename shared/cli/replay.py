@@ -2,12 +2,12 @@
 
 visits is rebuilt from the Kafka topics alone (services/visits/rebuild.py: the leads topic, then its
 own, from offset 0, into a fresh store: a temporary SQLite file that IRONARMY_REPLAY_PROCESSES
-processes share, a partition each, or memory when that is 1). leads, reviews and rotation cannot be: most of
-their events are internal to their store and never published (a rep's quota, a review's scores, a
-plan's solution), so their read models are rebuilt from their own event store into a fresh
-application instance, and what Kafka can prove is checked against that store: every event on the
-service's topic is a stored event in the same form, every public stored event is on the topic, and
-every message of the topics it consumes has been applied.
+processes share, a partition each, or memory when that is 1). leads, reviews and rotation cannot
+be: most of their events are internal to their store and never published (a rep's quota, a
+review's scores, a plan's solution), so their read models are rebuilt from their own event store
+into a fresh application instance, and what Kafka can prove is checked against that store: every
+event on the service's topic is a stored event in the same form, every public stored event is on
+the topic, and every message of the topics it consumes has been applied.
 
 The rebuilt instance then answers the service's read routes in this process, and its answers are
 compared with the live service's through the gateway (and, for visits, with its store's).

@@ -36,7 +36,6 @@ from tests.support.probe import (
     ProbeApplication,
     TallyApplication,
     tally_consumer,
-    tally_handlers,
     translate,
 )
 from tests.support.stores import sqlite_env
@@ -64,15 +63,7 @@ def relay_for(
 
 
 def consumer_for(app: TallyApplication, topic: str, bootstrap: str, group: str) -> ExactlyOnceConsumer:
-    return ExactlyOnceConsumer(
-        app,
-        tally_handlers(app),
-        group_id=group,
-        topics=[topic],
-        bootstrap_servers=bootstrap,
-        partitions=3,
-        metrics=Metrics("tally"),
-    )
+    return tally_consumer(app, topic=topic, bootstrap=bootstrap, group=group)
 
 
 def stored_assignments(app: ProbeApplication, probe_ids: list) -> int:
