@@ -143,8 +143,7 @@ class ReplayProcesses:
         application's read models learn of what they stored at their next `catch_up`."""
         ends = await consumer.replay_ends()
         if not self._children:
-            left = await asyncio.to_thread(backlog, consumer.application, consumer.group_id, ends)
-            if self.processes == 1 or len(ends) < 2 or left < self.split_from:
+            if self.processes == 1 or len(ends) < 2 or await self._too_small(consumer, ends):
                 await consumer.run_to_end()
                 notes = report(consumer.application, consumer) if report is not None else []
                 return SplitReplay(ends, 1, notes)
@@ -165,6 +164,10 @@ class ReplayProcesses:
                 consumer.count(topic, outcome, messages)
             notes.extend(share_done.notes)
         return SplitReplay(ends, len(dealt), notes)
+
+    async def _too_small(self, consumer: ExactlyOnceConsumer, ends: Mapping[TopicPartition, int]) -> bool:
+        left = await asyncio.to_thread(backlog, consumer.application, consumer.group_id, ends)
+        return left < self.split_from
 
     def _start(self, processes: int) -> None:
         context = multiprocessing.get_context("spawn")  # nothing of this process's threads inherited

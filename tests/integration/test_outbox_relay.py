@@ -672,22 +672,28 @@ async def test_a_replay_split_across_processes_applies_each_partition_once_and_r
         assert tally.count(str(probe_ids[0])) == 3
 
 
-async def test_a_replay_with_less_to_apply_than_is_worth_splitting_runs_in_this_process(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+@pytest.mark.parametrize(("split_from", "split"), [(16, 1), (15, 3)], ids=["below", "at"])
+async def test_a_replay_is_split_only_from_so_many_messages_left_to_apply(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, split_from: int, split: int
 ) -> None:
     app = ProbeApplication(sqlite_env(tmp_path / "p.db"))
-    probe_ids = three_probes_assigned_five_times(app)
+    probe_ids = three_probes_assigned_five_times(app)  # 15 messages
     topic = f"{topic_prefix}.leads"
     await run_until(relay_for(app, topic, kafka_bootstrap), app)
     tally = TallyApplication(sqlite_env(tmp_path / "t.db"))
     group = f"{topic_prefix}.replay"
     make_consumer = functools.partial(tally_consumer, topic=topic, bootstrap=kafka_bootstrap, group=group)
-    async with ReplayProcesses(
-        functools.partial(TallyApplication, dict(tally.env)), 3, split_from=16
-    ) as replay:
-        split = await asyncio.wait_for(replay.run_to_end(make_consumer(tally), make_consumer), 60)
-        assert split.processes == 1 and replay._children == []  # 15 messages: none started
+    make_tally = functools.partial(TallyApplication, dict(tally.env))
+    async with ReplayProcesses(make_tally, 3, split_from=split_from) as replay:
+        first = await asyncio.wait_for(replay.run_to_end(make_consumer(tally), make_consumer), 60)
+        assert first.processes == split and len(replay._children) == (split if split > 1 else 0)
     assert [tally.count(str(pid)) for pid in probe_ids] == [5, 5, 5]
+
+    # Nothing left to apply: even from one message on, a new replay starts no process.
+    async with ReplayProcesses(make_tally, 3, split_from=1) as replay:
+        again = make_consumer(tally)
+        assert (await asyncio.wait_for(replay.run_to_end(again, make_consumer), 60)).processes == 1
+        assert replay._children == [] and again.outcomes == {}
 
 
 async def test_a_process_of_a_split_replay_that_fails_fails_the_replay_and_says_why(
