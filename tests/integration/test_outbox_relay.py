@@ -715,6 +715,26 @@ async def test_a_process_of_a_split_replay_that_fails_fails_the_replay_and_says_
     assert tally.recorder.max_notification_id() is None  # nothing applied, nothing half-written
 
 
+async def test_a_process_of_a_split_replay_that_dies_fails_the_replay_instead_of_hanging_it(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    app = ProbeApplication(sqlite_env(tmp_path / "p.db"))
+    three_probes_assigned_five_times(app)
+    topic = f"{topic_prefix}.leads"
+    await run_until(relay_for(app, topic, kafka_bootstrap), app)
+    tally = TallyApplication(sqlite_env(tmp_path / "t.db"))
+    dying = functools.partial(
+        tally_consumer, topic=topic, bootstrap=kafka_bootstrap, group=f"{topic_prefix}.replay", dies=True
+    )
+    make_tally = functools.partial(TallyApplication, dict(tally.env))
+    with pytest.raises(ReplayFailed, match=r"ended without a word \(exit code 3\)"):
+        async with ReplayProcesses(make_tally, 3, split_from=0) as replay:
+            started = replay._children  # the processes it starts, as it keeps them
+            await asyncio.wait_for(replay.run_to_end(dying(tally), dying), 90)
+    assert len(started) == 3 and not any(process.is_alive() for process, _ in started)  # none left
+    assert tally.recorder.max_notification_id() is None
+
+
 def test_partitions_are_dealt_whole_to_at_most_as_many_processes_as_there_are_partitions() -> None:
     ends = {TopicPartition("t", p): 10 * p for p in range(5)}
     assert shares(ends, 2) == [

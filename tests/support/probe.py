@@ -4,6 +4,7 @@ contracts, and a second application tallies them exactly once."""
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -151,14 +152,23 @@ def tally_handlers(app: TallyApplication) -> Mapping[str, Handler]:
 
 
 def tally_consumer(
-    app: ServiceApplication, *, topic: str, bootstrap: str, group: str, bug: str | None = None
+    app: ServiceApplication,
+    *,
+    topic: str,
+    bootstrap: str,
+    group: str,
+    bug: str | None = None,
+    dies: bool = False,
 ) -> ExactlyOnceConsumer:
     """The tally's consumer of a topic (module-level: a process of a split replay makes its own).
-    `bug`: every handler raises it, as a handler with a bug would."""
+    `bug`: every handler raises it, as a handler with a bug would; `dies`: the process ends at its
+    first message, as one killed would."""
     assert isinstance(app, TallyApplication)
     handlers = tally_handlers(app)
     if bug is not None:
         handlers = {name: functools.partial(_raise, bug) for name in handlers}
+    if dies:
+        handlers = {name: _die for name in handlers}
     return ExactlyOnceConsumer(
         app,
         handlers,
@@ -172,6 +182,10 @@ def tally_consumer(
 
 def _raise(bug: str, *_: Any) -> bool:
     raise RuntimeError(bug)
+
+
+def _die(*_: Any) -> bool:
+    os._exit(3)
 
 
 class ProbeCreate(BaseModel):
