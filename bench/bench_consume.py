@@ -32,13 +32,12 @@ from shared.events.leads import LeadAssigned, LeadRegistered
 from shared.kafka import ensure_topics, make_producer
 from shared.metrics import Metrics
 from shared.replay_processes import ReplayProcesses
-from shared.settings import AGGREGATE_CACHE_SIZE, ServiceSettings, cache_env
+from shared.settings import AGGREGATE_CACHE_SIZE, REPLAY_PROCESSES, cache_env
 from tests.support.stores import postgres_env, sqlite_env
 
 N_LEADS = int(os.environ.get("BENCH_CONSUME_LEADS", "20000"))
 REGISTERED = datetime(2026, 3, 1, 1, tzinfo=UTC)
 ASSIGNED = REGISTERED + timedelta(days=1)
-PROCESSES = ServiceSettings.model_fields["replay_processes"].default  # as ops' rebuild runs
 
 
 def envelope(event: IntegrationEvent, lead_id: str, version: int, at: datetime) -> bytes:
@@ -168,14 +167,14 @@ async def main() -> None:
                 lambda i: consumed_rate(topic, Path(tmp_name), i),
                 lambda i: consumed_rate(topic, Path(tmp_name), i, postgres=True),
                 lambda _: raw_consumer_rate([topic], 2 * N_LEADS),
-                lambda i: consumed_rate(topic, Path(tmp_name), i, processes=PROCESSES),
-                lambda i: consumed_rate(topic, Path(tmp_name), i, postgres=True, processes=PROCESSES),
+                lambda i: consumed_rate(topic, Path(tmp_name), i, processes=REPLAY_PROCESSES),
+                lambda i: consumed_rate(topic, Path(tmp_name), i, postgres=True, processes=REPLAY_PROCESSES),
             ),
         )
     print(against_raw_consumer(f"visits consuming {2 * N_LEADS:,} leads events", ours, raw))
     print(against_raw_consumer("  the same, into PostgreSQL", ours_pg, raw))
     raw_name = "raw aiokafka consumer + decode"
-    split_name = f"  replayed in {PROCESSES} processes (a partition each)"
+    split_name = f"  replayed in {REPLAY_PROCESSES} processes (a partition each)"
     print(Result(split_name, "events/s", split, raw, raw_name).line())
     print(Result(f"{split_name}, into PostgreSQL", "events/s", split_pg, raw, raw_name).line())
 

@@ -23,14 +23,13 @@ from shared.kafka import ensure_topics, make_producer
 from shared.metrics import Metrics
 from shared.relay import OutboxRelay, ReaderProcesses, ReaderSpec
 from shared.replay_processes import ReplayProcesses
-from shared.settings import AGGREGATE_CACHE_SIZE, RELAY_READERS, ServiceSettings, cache_env
+from shared.settings import AGGREGATE_CACHE_SIZE, RELAY_READERS, REPLAY_PROCESSES, cache_env
 from tests.support.probe import ProbeApplication, TallyApplication, tally_consumer, translate
 from tests.support.stores import sqlite_env
 
 KAFKA = os.environ.get("IRONARMY_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 N_EVENTS = int(os.environ.get("BENCH_KAFKA_EVENTS", "20000"))
 PER_AGGREGATE = 20
-REPLAY_PROCESSES = ServiceSettings.model_fields["replay_processes"].default  # as ops' rebuild runs
 
 
 def filled_store(path: Path) -> ProbeApplication:

@@ -28,7 +28,7 @@ from services.visits.rebuild import end_offsets, rebuild_from_topics
 from shared.clock import MovableClock
 from shared.domain import Meta
 from shared.replay_processes import SPLIT_FROM
-from shared.settings import AGGREGATE_CACHE_SIZE, ServiceSettings, cache_env
+from shared.settings import AGGREGATE_CACHE_SIZE, REPLAY_PROCESSES, cache_env
 from tests.integration.visits.support import (
     PHOTO,
     LeadsTopicWriter,
@@ -45,7 +45,6 @@ N_VISITS = int(os.environ.get("BENCH_REPLAY_VISITS", "3000"))
 REPS = 40
 LEADS_PER_REP = 5
 HERE = GeoPoint(30.2741, 120.1551, 10.0)
-PROCESSES = ServiceSettings.model_fields["replay_processes"].default  # as ops' rebuild runs
 
 
 async def stocked_topics(tmp: Path) -> tuple[str, VisitsPolicy]:
@@ -102,7 +101,7 @@ async def replay_rate(
     policy: VisitsPolicy,
     count: int,
     *,
-    processes: int = PROCESSES,
+    processes: int = REPLAY_PROCESSES,
     split_from: int = SPLIT_FROM,
 ) -> float:
     rebuilt = VisitsApplication(
@@ -150,7 +149,7 @@ async def main() -> None:
         raw_name = "raw aiokafka consumer + decode"
         print(against_raw_consumer(f"visits replayed from the topics ({count:,} messages)", ours, raw))
         print(Result("  the same, in one process", "events/s", alone, raw, raw_name).line())
-        split_name = f"  the same, split among {PROCESSES} processes whatever its size"
+        split_name = f"  the same, split among {REPLAY_PROCESSES} processes whatever its size"
         print(Result(split_name, "events/s", split, raw, raw_name).line())
 
 

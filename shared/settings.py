@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEVELOPMENT_SECRET = "development-secret-change-me-0123456789"
 AGGREGATE_CACHE_SIZE = 5000  # aggregates a service keeps in memory
 RELAY_READERS = 2  # processes that read a relay's backlog side by side
+REPLAY_PROCESSES = 3  # processes an ops' rebuild applies a large topic in: one a partition of three
 
 
 class ServiceSettings(BaseSettings):
@@ -62,7 +63,7 @@ class ServiceSettings(BaseSettings):
     consumer_batch_size: int = Field(default=500, ge=1)
     # How many processes an ops' rebuild from the topics applies their partitions in, a share
     # each, side by side (shared.replay_processes): one a partition, on a store they can open.
-    replay_processes: int = Field(default=3, ge=1, le=64)
+    replay_processes: int = Field(default=REPLAY_PROCESSES, ge=1, le=64)
 
     jwt_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     jwt_issuer: str = "ironarmy"

@@ -696,43 +696,32 @@ async def test_a_replay_is_split_only_from_so_many_messages_left_to_apply(
         assert replay._children == [] and again.outcomes == {}
 
 
-async def test_a_process_of_a_split_replay_that_fails_fails_the_replay_and_says_why(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [
+        ({"bug": "a handler's bug"}, "a handler's bug"),
+        ({"dies": True}, r"ended without a word \(exit code 3\)"),
+    ],
+    ids=["a-handler-bug", "the-process-dies"],
+)
+async def test_a_process_of_a_split_replay_that_fails_or_dies_fails_the_replay_and_says_why(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, fault: dict[str, Any], says: str
 ) -> None:
     app = ProbeApplication(sqlite_env(tmp_path / "p.db"))
     three_probes_assigned_five_times(app)
     topic = f"{topic_prefix}.leads"
     await run_until(relay_for(app, topic, kafka_bootstrap), app)
     tally = TallyApplication(sqlite_env(tmp_path / "t.db"))
-    group = f"{topic_prefix}.replay"
-    buggy = functools.partial(
-        tally_consumer, topic=topic, bootstrap=kafka_bootstrap, group=group, bug="a handler's bug"
+    faulty = functools.partial(
+        tally_consumer, topic=topic, bootstrap=kafka_bootstrap, group=f"{topic_prefix}.replay", **fault
     )
     make_tally = functools.partial(TallyApplication, dict(tally.env))
-    with pytest.raises(ReplayFailed, match="a handler's bug"):
-        async with ReplayProcesses(make_tally, 3, split_from=0) as replay:
-            await asyncio.wait_for(replay.run_to_end(buggy(tally), buggy), 90)
-    assert tally.recorder.max_notification_id() is None  # nothing applied, nothing half-written
-
-
-async def test_a_process_of_a_split_replay_that_dies_fails_the_replay_instead_of_hanging_it(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
-) -> None:
-    app = ProbeApplication(sqlite_env(tmp_path / "p.db"))
-    three_probes_assigned_five_times(app)
-    topic = f"{topic_prefix}.leads"
-    await run_until(relay_for(app, topic, kafka_bootstrap), app)
-    tally = TallyApplication(sqlite_env(tmp_path / "t.db"))
-    dying = functools.partial(
-        tally_consumer, topic=topic, bootstrap=kafka_bootstrap, group=f"{topic_prefix}.replay", dies=True
-    )
-    make_tally = functools.partial(TallyApplication, dict(tally.env))
-    with pytest.raises(ReplayFailed, match=r"ended without a word \(exit code 3\)"):
+    with pytest.raises(ReplayFailed, match=says):
         async with ReplayProcesses(make_tally, 3, split_from=0) as replay:
             started = replay._children  # the processes it starts, as it keeps them
-            await asyncio.wait_for(replay.run_to_end(dying(tally), dying), 90)
+            await asyncio.wait_for(replay.run_to_end(faulty(tally), faulty), 90)
     assert len(started) == 3 and not any(process.is_alive() for process, _ in started)  # none left
-    assert tally.recorder.max_notification_id() is None
+    assert tally.recorder.max_notification_id() is None  # nothing applied, nothing half-written
 
 
 def test_partitions_are_dealt_whole_to_at_most_as_many_processes_as_there_are_partitions() -> None:
