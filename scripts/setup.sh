@@ -7,8 +7,8 @@ cd "$repo"
 # The interpreter: $PYTHON if set, else Debian's python3.11 where the machine has it with its venv
 # module (built with PGO and LTO and libpython linked in: our Python-bound paths run 13-48 %
 # faster on it than on a shared-library build without them, such as pyenv's default; see
-# docs/performance.md, session 14), else python3. A .venv made from another interpreter is made
-# again.
+# docs/performance-history.md, session 14), else python3. A .venv made from another
+# interpreter is made again.
 python="${PYTHON:-}"
 if [ -z "$python" ]; then
   python=python3
