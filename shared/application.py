@@ -15,6 +15,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import (
+    EventStore,
     IntegrityError,
     JSONTranscoder,
     ProcessRecorder,
@@ -529,6 +530,15 @@ class ServiceApplication(Application[UUID]):
             fastforward_skipping=strtobool(env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")),
             deepcopy_from_cache=strtobool(env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")),
         )
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        """The library's, its table made under the lock the events' tables were made under (on
+        PostgreSQL: processes starting together on a new store)."""
+        recorder = self.recorder
+        if isinstance(recorder, GroupedPostgresProcessRecorder):
+            with recorder.tables_made_one_at_a_time():
+                return super().construct_snapshot_store()
+        return super().construct_snapshot_store()
 
     def construct_mapper(self) -> ChainedMapper:
         return ChainedMapper(transcoder=self.construct_transcoder())

@@ -474,21 +474,27 @@ class GroupedPostgresProcessRecorder(GroupCommit, PostgresProcessRecorder):
         return ids
 
     def create_table(self) -> None:
-        """The library's tables and ours, made (when missing) by one process at a time: it looks
+        with self.tables_made_one_at_a_time():
+            super().create_table()
+
+    @contextmanager
+    def tables_made_one_at_a_time(self) -> Iterator[None]:
+        """The store's tables (the library's and ours: this recorder's, and the snapshots' the
+        application makes next) made, when missing, by one process at a time: the library looks
         for them and makes them in several transactions, and two processes doing that at once
         collide ("tuple concurrently updated", a duplicate type, a migration row recorded
         twice), as a service's reader processes, started together, did. The lock is held on a
         connection of its own: the pool's (which may grow by the library's overflow) unless it
         holds one connection at most."""
-        pool = self.datastore.pool
-        if pool.max_size < 2:
-            super().create_table()
+        datastore = self.datastore
+        if datastore.pool.max_size < 2:
+            yield
             return
-        key = f"{self.datastore.schema}.{self.events_table_name}"
-        with self.datastore.get_connection() as conn:  # in autocommit: a session's lock
+        key = f"{datastore.schema}.{self.events_table_name}"
+        with datastore.get_connection() as conn:  # in autocommit: a session's lock
             conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
             try:
-                super().create_table()
+                yield
             finally:
                 conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 

@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
-from eventsourcing.postgres import PostgresProcessRecorder
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresProcessRecorder
 from psycopg.sql import SQL, Identifier
 
 import shared.application as application_module
@@ -322,6 +322,29 @@ def test_processes_making_an_application_on_one_new_postgres_store_at_once_all_s
     for _ in range(3):  # a race: try it a few times, each on tables made by the rounds before
         with ThreadPoolExecutor(6) as pool:
             assert sum(pool.map(start, range(6))) == 6
+
+
+def test_every_table_of_a_new_postgres_store_is_made_under_the_lock(
+    postgres_dbname: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race above, made certain: the snapshots' table, which the library makes after the
+    events' tables, is made under the same lock, so a process starting beside one that has just
+    made the events' tables does not make the snapshots' table at the same moment as it."""
+    made_while_locked: dict[str, bool] = {}
+    library_create_table = PostgresAggregateRecorder.create_table
+
+    def create_table(recorder: PostgresAggregateRecorder) -> None:
+        with psycopg.connect(**PG, dbname=postgres_dbname, autocommit=True) as other:
+            [(held,)] = other.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ).fetchall()
+        made_while_locked[recorder.events_table_name] = held > 0
+        library_create_table(recorder)
+
+    monkeypatch.setattr(PostgresAggregateRecorder, "create_table", create_table)
+    ProbeApplication(postgres_env(postgres_dbname)).close()
+    assert made_while_locked == {"probeapplication_events": True, "probeapplication_snapshots": True}
 
 
 def test_postgres_reads_the_log_as_the_library_does(postgres_dbname: str) -> None:
