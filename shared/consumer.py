@@ -112,8 +112,13 @@ class ExactlyOnceConsumer:
                 self.application.processed_offset, self.group_id, tp.topic, tp.partition
             )
             if offset is None:
+                # From the start: offset 0, or, once retention has deleted it, the earliest
+                # message left (`auto_offset_reset`). Not `seek_to_beginning`, which asks the
+                # partition's leader now: on topics just made, before the client knows their
+                # leaders, it waited ~2 s, and a stop meanwhile (a service shutting down just
+                # after it started) waited with it.
                 self._applied.pop((tp.topic, tp.partition), None)
-                await consumer.seek_to_beginning(tp)
+                consumer.seek(tp, 0)
             else:
                 self._applied[(tp.topic, tp.partition)] = offset
                 consumer.seek(tp, offset + 1)

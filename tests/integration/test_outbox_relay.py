@@ -20,6 +20,7 @@ from uuid import UUID
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.partitioner import DefaultPartitioner
 
 from shared.consumer import ExactlyOnceConsumer
@@ -265,6 +266,50 @@ async def test_a_relay_that_dies_mid_batch_resends_and_the_consumer_counts_each_
     # group rebalance under load may add store-level duplicates, never applications).
     assert outcomes["applied"] == total
     assert outcomes["duplicate"] >= published
+
+
+@pytest.mark.parametrize("how", ["in-its-group", "a-bounded-replay"])
+async def test_a_consumer_with_no_position_stored_starts_at_the_first_message_the_topic_still_holds(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, how: str
+) -> None:
+    """Retention deletes a topic's oldest messages: a consumer whose store holds no position for a
+    partition reads it from the earliest message still there, not from offset 0, and applies
+    every one of them, as a service joining its group and as ops' bounded replay."""
+    app = ProbeApplication(sqlite_env(tmp_path / "p.db"))
+    probe_ids = three_probes_assigned_five_times(app)
+    topic = f"{topic_prefix}.leads"
+    await run_until(relay_for(app, topic, kafka_bootstrap), app)
+    records = await read_topic(kafka_bootstrap, topic, until=lambda r: len(r) >= 15)
+    firsts: dict[int, int] = {}
+    for record in records:
+        firsts.setdefault(record.partition, record.offset)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:  # each partition's first message gone, as retention would take it
+        await admin.delete_records(
+            {TopicPartition(topic, p): RecordsToDelete(offset + 1) for p, offset in firsts.items()}
+        )
+    finally:
+        await admin.close()
+    kept = [r for r in records if r.offset != firsts[r.partition]]
+
+    tally = TallyApplication(sqlite_env(tmp_path / "t.db"))
+    consumer = consumer_for(tally, topic, kafka_bootstrap, f"{topic_prefix}.tally")
+    if how == "a-bounded-replay":
+        await consumer.run_to_end()
+    else:
+        task = asyncio.create_task(consumer.run())
+        try:
+            await eventually(lambda: consumer.outcomes[(topic, "applied")] >= len(kept), what="applied")
+        finally:
+            await consumer.stop()
+            await asyncio.wait_for(task, 20)
+    assert consumer.outcomes == {(topic, "applied"): len(kept)}
+    counted = {str(pid): tally.count(str(pid)) for pid in probe_ids}
+    assert counted == {str(pid): sum(1 for r in kept if r.key == str(pid).encode()) for pid in probe_ids}
+    assert sum(counted.values()) == len(kept) == 15 - len(firsts)
+    tally.close()
+    app.close()
 
 
 def reader_for(store_env: dict[str, str], batch_size: int = 7, processes: int = 2) -> ReaderProcesses:
