@@ -13,10 +13,11 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import Result, header, in_turns
 from shared.domain import Meta
@@ -76,28 +77,18 @@ async def publish_all(app: ProbeApplication, reader: str = "thread") -> tuple[st
     return topic, N_EVENTS / elapsed
 
 
-async def raw_producer_rate(payloads: list[tuple[bytes, bytes]]) -> float:
-    topic = f"bench{uuid.uuid4().hex[:8]}.raw"
-    await ensure_topics(KAFKA, [topic], 3)
-    producer = make_producer(KAFKA, "bench-raw")
-    await producer.start()
-    started = time.perf_counter()
+Payloads = list[tuple[bytes, bytes]]
+
+
+async def send_each(producer: AIOKafkaProducer, topic: str, payloads: Payloads) -> None:
+    """A `send` a message (the producer batches them), then every acknowledgement."""
     futures = [await producer.send(topic, value=value, key=key) for key, value in payloads]
     await asyncio.gather(*futures)
-    elapsed = time.perf_counter() - started
-    await producer.stop()
-    return len(payloads) / elapsed
 
 
-async def raw_batched_producer_rate(payloads: list[tuple[bytes, bytes]]) -> float:
-    """The same payloads from a raw producer that builds the record batches itself, a partition
-    each (the default partitioner's choice, as the relay's), all sent before any is awaited: what
-    sending alone can do here, with no store to read and nothing to translate."""
-    topic = f"bench{uuid.uuid4().hex[:8]}.raw"
-    await ensure_topics(KAFKA, [topic], 3)
-    producer = make_producer(KAFKA, "bench-raw-batches")
-    await producer.start()
-    started = time.perf_counter()
+async def send_in_batches(producer: AIOKafkaProducer, topic: str, payloads: Payloads) -> None:
+    """Record batches built here, a partition each (the default partitioner's choice, as the
+    relay's), all sent before any acknowledgement is awaited."""
     partitions = sorted(await producer.partitions_for(topic))
     chosen = default_partitions([key for key, _ in payloads], partitions)
     batches = {partition: producer.create_batch() for partition in partitions}
@@ -111,6 +102,20 @@ async def raw_batched_producer_rate(payloads: list[tuple[bytes, bytes]]) -> floa
         batch.close()
         futures.append(await producer.send_batch(batch, topic, partition=partition))
     await asyncio.gather(*futures)
+
+
+async def raw_producer_rate(
+    payloads: Payloads, send: Callable[[AIOKafkaProducer, str, Payloads], Awaitable[None]] = send_each
+) -> float:
+    """Messages/s of a raw producer sending the payloads to a fresh topic: a `send` each (the
+    relay target's baseline), or `send_in_batches` (what sending alone can do here, with no store
+    to read and nothing to translate)."""
+    topic = f"bench{uuid.uuid4().hex[:8]}.raw"
+    await ensure_topics(KAFKA, [topic], 3)
+    producer = make_producer(KAFKA, "bench-raw")
+    await producer.start()
+    started = time.perf_counter()
+    await send(producer, topic, payloads)
     elapsed = time.perf_counter() - started
     await producer.stop()
     return len(payloads) / elapsed
@@ -235,7 +240,7 @@ async def main() -> None:
                 relayed,
                 relayed_in_thread,
                 lambda _: raw_producer_rate(payloads),
-                lambda _: raw_batched_producer_rate(payloads),
+                lambda _: raw_producer_rate(payloads, send_in_batches),
             ),
         )
         print(Result("outbox relay to Kafka", "events/s", ours, raw, "raw aiokafka producer", 0.7).line())
