@@ -9,7 +9,7 @@ import signal
 import sqlite3
 import sys
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -304,7 +304,11 @@ async def test_a_consumer_with_no_position_stored_starts_at_the_first_message_th
         finally:
             await consumer.stop()
             await asyncio.wait_for(task, 20)
-    assert consumer.outcomes == {(topic, "applied"): len(kept)}
+    # In its group a rebalance while a batch is applied (the group's first generations, as the
+    # topic's metadata arrives) seeks back to the position stored before that batch: what comes
+    # again is recognised, never applied twice. A bounded replay has no group: nothing comes again.
+    redelivered = consumer.outcomes[(topic, "redelivered")] if how == "in-its-group" else 0
+    assert consumer.outcomes == Counter({(topic, "applied"): len(kept), (topic, "redelivered"): redelivered})
     counted = {str(pid): tally.count(str(pid)) for pid in probe_ids}
     assert counted == {str(pid): sum(1 for r in kept if r.key == str(pid).encode()) for pid in probe_ids}
     assert sum(counted.values()) == len(kept) == 15 - len(firsts)
