@@ -146,10 +146,14 @@ def _end_with(parent: int) -> None:
     os._exit(0)
 
 
-def _read_in_reader(after: int) -> tuple[list[Outgoing], int]:
+def _read_in_reader(after: int) -> tuple[list[tuple[bytes, bytes, int]], int]:
+    """`read_outgoing`, its messages as plain tuples for the trip back: a NamedTuple pickles by a
+    Python call each, ~1.2 µs a message in the reader and 0.3 µs more to unpickle, where plain
+    tuples take ~0.1 µs both ways."""
     assert _reading is not None, "the reader process was not started"
     application, translate, batch_size = _reading
-    return read_outgoing(application, translate, after, batch_size)
+    outgoing, last = read_outgoing(application, translate, after, batch_size)
+    return [(o.key, o.value, o.notification_id) for o in outgoing], last
 
 
 class ReaderProcesses:
@@ -213,7 +217,11 @@ class ReaderProcesses:
     def _submit(self, after: int) -> asyncio.Future[tuple[list[Outgoing], int]]:
         process = self._turn
         self._turn = (process + 1) % self.processes
-        return asyncio.ensure_future(self._call(process, _read_in_reader, after))
+        return asyncio.ensure_future(self._read_in(process, after))
+
+    async def _read_in(self, process: int, after: int) -> tuple[list[Outgoing], int]:
+        rows, last = await self._call(process, _read_in_reader, after)
+        return list(map(Outgoing._make, rows)), last
 
     def _drop_ahead(self) -> None:
         while self._ahead:
