@@ -7,6 +7,7 @@ the same messages. Needs the local broker."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import statistics
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import Result, header, in_turns
+from bench.common import CpuUse, Result, header, in_turns
 from shared.domain import Meta
 from shared.events.catalog import decode
 from shared.kafka import default_partitions, ensure_topics, make_producer
@@ -62,16 +63,21 @@ def probe_relay(
     )
 
 
-async def publish_all(app: ProbeApplication, reader: str = "thread") -> tuple[str, float]:
+async def publish_all(
+    app: ProbeApplication, reader: str = "thread", cpu: CpuUse | None = None
+) -> tuple[str, float]:
     """Relay everything stored to a fresh topic: the topic, and events/s (the reader process,
-    if any, started before the clock starts, as a service starts it with its producer)."""
+    if any, started before the clock starts, as a service starts it with its producer); `cpu`
+    is told what this process, the reader processes and the broker spent on it."""
     topic = f"bench{uuid.uuid4().hex[:8]}.leads"
     relay = probe_relay(app, topic, reader=reader)
     await relay.start_producer()
+    readers = await relay.reader.start() if relay.reader is not None else []  # already running
     target = app.recorder.max_notification_id() or 0
-    started = time.perf_counter()
-    position = await relay.pump(0)
-    elapsed = time.perf_counter() - started
+    with cpu.measuring(readers) if cpu is not None else contextlib.nullcontext():
+        started = time.perf_counter()
+        position = await relay.pump(0)
+        elapsed = time.perf_counter() - started
     assert position == target
     await relay.stop()
     return topic, N_EVENTS / elapsed
@@ -105,20 +111,37 @@ async def send_in_batches(producer: AIOKafkaProducer, topic: str, payloads: Payl
 
 
 async def raw_producer_rate(
-    payloads: Payloads, send: Callable[[AIOKafkaProducer, str, Payloads], Awaitable[None]] = send_each
+    payloads: Payloads,
+    send: Callable[[AIOKafkaProducer, str, Payloads], Awaitable[None]] = send_each,
+    cpu: CpuUse | None = None,
 ) -> float:
     """Messages/s of a raw producer sending the payloads to a fresh topic: a `send` each (the
     relay target's baseline), or `send_in_batches` (what sending alone can do here, with no store
-    to read and nothing to translate)."""
+    to read and nothing to translate); `cpu` is told what this process and the broker spent."""
     topic = f"bench{uuid.uuid4().hex[:8]}.raw"
     await ensure_topics(KAFKA, [topic], 3)
     producer = make_producer(KAFKA, "bench-raw")
     await producer.start()
-    started = time.perf_counter()
-    await send(producer, topic, payloads)
-    elapsed = time.perf_counter() - started
+    with cpu.measuring() if cpu is not None else contextlib.nullcontext():
+        started = time.perf_counter()
+        await send(producer, topic, payloads)
+        elapsed = time.perf_counter() - started
     await producer.stop()
     return len(payloads) / elapsed
+
+
+def cpu_line(relay: CpuUse, raw: CpuUse, events: int) -> str:
+    """What the relay and the per-message baseline cost the machine, all processes counted: on
+    two cores the broker's CPU is taken from the same cores as the relay's."""
+    here, readers, broker = relay.per_thousand(events)
+    raw_here, _, raw_broker = raw.per_thousand(events)
+    cores = os.cpu_count() or 1
+    return (
+        f"  CPU per 1,000 events: relay {here:.1f} ms + its readers {readers:.1f} + broker "
+        f"{broker:.1f} = {here + readers + broker:.1f} ms; raw producer {raw_here:.1f} + broker "
+        f"{raw_broker:.1f} = {raw_here + raw_broker:.1f} ms (over {cores} cores at best "
+        f"{(here + readers + broker) / cores:.1f} and {(raw_here + raw_broker) / cores:.1f} ms of time)"
+    )
 
 
 def tally_app(path: Path) -> TallyApplication:
@@ -228,8 +251,10 @@ async def main() -> None:
         outgoing, _ = probe_relay(app, "x", batch_size=N_EVENTS * 2).read_batch(0)
         payloads = [(o.key, o.value) for o in outgoing]
 
+        relay_cpu, raw_cpu = CpuUse(), CpuUse()
+
         async def relayed(_: int) -> float:
-            return (await publish_all(app, "process"))[1]
+            return (await publish_all(app, "process", relay_cpu))[1]
 
         async def relayed_in_thread(_: int) -> float:
             return (await publish_all(app))[1]
@@ -239,7 +264,7 @@ async def main() -> None:
             await in_turns(
                 relayed,
                 relayed_in_thread,
-                lambda _: raw_producer_rate(payloads),
+                lambda _: raw_producer_rate(payloads, cpu=raw_cpu),
                 lambda _: raw_producer_rate(payloads, send_in_batches),
             ),
         )
@@ -258,6 +283,7 @@ async def main() -> None:
                 "raw producer, record batches",
             ).line()
         )
+        print(cpu_line(relay_cpu, raw_cpu, len(payloads)))
 
         topic, _ = await publish_all(app)
         rebuilt, raw, caught_up, split = map(

@@ -8,10 +8,11 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TypeVar
 
 import psycopg
@@ -96,3 +97,61 @@ def fresh_database() -> Iterator[str]:
     finally:
         with psycopg.connect(**PG, dbname="postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+# Where the CPU goes: on two cores shared by the services, the broker and the database, a path's
+# rate is bounded by the CPU all of them spend on it, not only by what the process measured does.
+
+KAFKA_PID_FILE = Path(
+    os.environ.get("KAFKA_DATA_DIR", Path(__file__).resolve().parent.parent / "var" / "kafka"), "kafka.pid"
+)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process (all its threads) has used so far, from Linux's /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_pid() -> int | None:
+    """The local broker's process (deploy/kafka/kafka.sh's pid file), if it is running here."""
+    try:
+        pid = int(KAFKA_PID_FILE.read_text())
+        cpu_seconds(pid)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+@dataclass
+class CpuUse:
+    """The CPU seconds each party spent on a measured stretch of work, repeat after repeat: this
+    process, the other processes it named (say, its reader processes), and the broker."""
+
+    here: list[float] = field(default_factory=list)
+    others: list[float] = field(default_factory=list)
+    broker: list[float] = field(default_factory=list)
+
+    @contextmanager
+    def measuring(self, other_pids: Sequence[int] = ()) -> Iterator[None]:
+        broker = broker_pid()
+
+        def spent() -> tuple[float, float, float]:
+            return (
+                time.process_time(),
+                sum(map(cpu_seconds, other_pids)),
+                float("nan") if broker is None else cpu_seconds(broker),
+            )
+
+        before = spent()
+        yield
+        for parts, after, was in zip((self.here, self.others, self.broker), spent(), before, strict=True):
+            parts.append(after - was)
+
+    def per_thousand(self, events: int) -> tuple[float, float, float]:
+        """Milliseconds of CPU per 1,000 events (medians over the repeats): here, others, broker."""
+        here, others, broker = (
+            statistics.median(parts) * 1e6 / events if parts else 0.0
+            for parts in (self.here, self.others, self.broker)
+        )
+        return here, others, broker
