@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from bench.common import REPEATS, Result, header
+from bench.common import REPEATS, Result, header, insert_in_statements
 from services.leads.application import DistributionReport, LeadsApplication
 from services.leads.domain.values import Address, NewLead
 from services.leads.integration import to_integration
@@ -78,8 +78,9 @@ Row = tuple[str, int, str, bytes]
 
 
 def raw_insert_rate(path: Path, rows: Sequence[Row], already: Sequence[Row] = ()) -> float:
-    """The same rows, batched, into the same table shape, with the same driver; into a table that
-    holds `already` first (untimed), as the application's store holds the setup's events."""
+    """The same rows, batched, into the same table shape, with the same driver and statements (the
+    append's baseline); into a table that holds `already` first (untimed), as the application's
+    store holds the setup's events."""
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(
@@ -92,11 +93,7 @@ def raw_insert_rate(path: Path, rows: Sequence[Row], already: Sequence[Row] = ()
     size = 5000  # the application's save batch
     for first in range(0, len(rows), size):
         with conn:
-            conn.executemany(
-                "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
-                "VALUES (?,?,?,?)",
-                rows[first : first + size],
-            )
+            insert_in_statements(conn, rows[first : first + size])
     seconds = time.perf_counter() - started
     conn.close()
     return len(rows) / seconds

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sqlite3
 import statistics
 import sys
 import time
@@ -13,11 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 
 from shared.codec import CHECK
+from shared.persistence import ROWS_PER_INSERT
 from shared.runtime import tune_gc
 from tests.support.stores import PG  # the local PostgreSQL the tests use (IRONARMY_POSTGRES_*)
 
@@ -48,6 +50,17 @@ class Result:
             f"{self.measure:<48} ours {self.ours:>12,.1f} {self.unit:<10} "
             f"baseline ({self.baseline_name}) {self.baseline:>12,.1f}  ratio {self.ratio:5.2f}{verdict}"
         )
+
+
+SQLITE_INSERT = "INSERT INTO stored_events (originator_id, originator_version, topic, state) VALUES (?,?,?,?)"
+
+
+def insert_in_statements(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """The raw SQLite baseline: the rows into `stored_events` by multi-row INSERTs of
+    ROWS_PER_INSERT rows each, the statements our store writes (in the caller's transaction)."""
+    for first in range(0, len(rows), ROWS_PER_INSERT):
+        part = rows[first : first + ROWS_PER_INSERT]
+        conn.execute(SQLITE_INSERT + ",(?,?,?,?)" * (len(part) - 1), [value for row in part for value in row])
 
 
 # Ours and its baselines are run in turns, repeat by repeat (ours, the baseline, ours again …):

@@ -1,5 +1,5 @@
 """What the event store needs of the library's recorders beyond their interface: a SQLite process
-recorder inserting a save's events in one executemany (the library inserts row by row only to
+recorder inserting a save's events in a few multi-row inserts (the library inserts row by row only to
 learn each row's notification id) and committing the saves of concurrent threads together, and
 queries that read many streams at once: their events at one version, their last events (or latest
 snapshots), their events after given versions."""
@@ -102,6 +102,17 @@ class InMemoryProcessRecorder(POPOProcessRecorder):
 
 # Positions upserted in one statement at most (two parameters each: SQLite allows 32,766).
 POSITIONS_PER_STATEMENT = 500
+# Events inserted by one statement at most (four parameters each). One statement for many rows
+# rather than `executemany`: the sqlite3 module lets go of the interpreter lock for every step,
+# which `executemany` takes once a row, and any busy thread of the process (the event loop,
+# the relay) then takes the lock from the writer for its whole turn, row after row.
+ROWS_PER_INSERT = 500
+
+
+@functools.cache
+def _rows_insert(statement: str, rows: int) -> str:
+    """The library's insert of one event (`statement`), made an insert of `rows` events."""
+    return statement + ",(?,?,?,?)" * (rows - 1)
 
 
 def _record_positions(
@@ -323,15 +334,20 @@ class BatchedSQLiteProcessRecorder(GroupCommit, SQLiteProcessRecorder):
             row = (_id_text(s.originator_id), s.originator_version, s.topic, s.state)
             c.execute(self.insert_events_statement, row)
             return [int(c.lastrowid)]
-        rows = []
+        values: list[Any] = []
+        add = values.extend
         key: UUID | str | None = None
         text = ""
         for s in stored_events:  # an aggregate's events come together: its id's text once
             if s.originator_id is not key:
                 key = s.originator_id
                 text = _id_text(key)
-            rows.append((text, s.originator_version, s.topic, s.state))
-        c.executemany(self.insert_events_statement, rows)
+            add((text, s.originator_version, s.topic, s.state))
+        count = len(stored_events)
+        for first in range(0, count, ROWS_PER_INSERT):
+            rows = min(ROWS_PER_INSERT, count - first)
+            statement = _rows_insert(self.insert_events_statement, rows)
+            c.execute(statement, values[4 * first : 4 * (first + rows)])
         c.execute("SELECT last_insert_rowid()")
         last = int(c.fetchone()[0])
         first = last - len(stored_events) + 1

@@ -21,6 +21,7 @@ from shared.chain import split, verify
 from shared.domain import Meta
 from shared.persistence import (
     POSITIONS_PER_STATEMENT,
+    ROWS_PER_INSERT,
     BatchedSQLiteProcessRecorder,
     GroupedPostgresProcessRecorder,
     select_after,
@@ -49,7 +50,7 @@ def test_saves_say_the_notification_ids_the_store_gave(store_env: dict[str, str]
     said = save(lone)
     lone.assign("rep-1", META)
     said += save(lone)
-    for size in (1, 7, 300):
+    for size in (1, 7, ROWS_PER_INSERT + 1):  # two events each: the last save is three statements
         probes = [Probe(f"p{i}", META) for i in range(size)]
         for probe in probes:
             probe.assign("rep-1", META)
@@ -57,7 +58,7 @@ def test_saves_say_the_notification_ids_the_store_gave(store_env: dict[str, str]
     stored = [
         (n.id, n.originator_id, n.originator_version) for n in app.recorder.select_notifications(1, 10_000)
     ]
-    assert said == stored and len(stored) == 2 + 2 * (1 + 7 + 300)
+    assert said == stored and len(stored) == 2 + 2 * (1 + 7 + ROWS_PER_INSERT + 1)
     assert verify(app.process_recorder).broken is None
     app.close()
 
@@ -65,15 +66,17 @@ def test_saves_say_the_notification_ids_the_store_gave(store_env: dict[str, str]
 def test_a_save_that_conflicts_writes_nothing(store_env: dict[str, str]) -> None:
     app = ProbeApplication(store_env)
     probe_id = app.create("p", META)
-    stale = app.repository.get(probe_id)
     app.assign_many(probe_id, ["rep-1"], META)
-    fresh = Probe("q", META)
-    stale.assign("rep-2", META)
-    before = app.recorder.max_notification_id()
-    with pytest.raises(IntegrityError):
-        app.save(fresh, stale)
-    assert app.recorder.max_notification_id() == before
-    assert fresh.id not in app.repository
+    # The conflict in the save's first statement, and after a statement of rows already inserted.
+    for before_it in (1, ROWS_PER_INSERT + 1):
+        stale = app.repository.get(probe_id, version=1)
+        stale.assign("rep-2", META)
+        fresh = [Probe(f"q{n}", META) for n in range(before_it)]
+        before = app.recorder.max_notification_id()
+        with pytest.raises(IntegrityError):
+            app.save(*fresh, stale)
+        assert app.recorder.max_notification_id() == before
+        assert not any(probe.id in app.repository for probe in fresh)
     app.close()
 
 
