@@ -85,9 +85,9 @@ def stored_rows(app: BenchApplication, key: Callable[[UUID], Any]) -> list[tuple
 
 
 def bench_sqlite(tmp: Path) -> list[Result]:
-    """Against a raw multi-row INSERT of the rows (as our recorder writes them, ROWS_PER_INSERT a
-    statement; the faster raw insert here, ~1.2 times executemany's rate) and, on a line of its
-    own, against executemany (the baseline of sessions before 18)."""
+    """Against a raw multi-row INSERT of the rows (in the statements our recorder writes; the
+    faster raw insert here, ~1.2 times executemany's rate) and, on a line of its own, against
+    executemany (the baseline of sessions before 18)."""
 
     def sqlite_app(name: str) -> BenchApplication:
         return BenchApplication(sqlite_env(tmp / name))
@@ -127,7 +127,7 @@ def bench_sqlite(tmp: Path) -> list[Result]:
             "events/s",
             ours,
             by_rows,
-            f"raw multi-row INSERT ({ROWS_PER_INSERT} rows a statement), sqlite3",
+            f"raw multi-row INSERT (up to {ROWS_PER_INSERT} rows), sqlite3",
             0.5,
         ),
         Result(

@@ -106,7 +106,17 @@ POSITIONS_PER_STATEMENT = 500
 # rather than `executemany`: the sqlite3 module lets go of the interpreter lock for every step,
 # which `executemany` takes once a row, and any busy thread of the process (the event loop,
 # the relay) then takes the lock from the writer for its whole turn, row after row.
-ROWS_PER_INSERT = 500
+ROWS_PER_INSERT = 512
+
+
+def statement_sizes(count: int) -> Iterator[int]:
+    """`count` rows as the rows of successive multi-row statements: ROWS_PER_INSERT each, then
+    the powers of two that make up the rest. A few statements' shapes only, whatever the
+    count: each is prepared once and stays in the connection's cache of statements."""
+    while count:
+        rows = min(ROWS_PER_INSERT, 1 << (count.bit_length() - 1))
+        yield rows
+        count -= rows
 
 
 @functools.cache
@@ -343,11 +353,11 @@ class BatchedSQLiteProcessRecorder(GroupCommit, SQLiteProcessRecorder):
                 key = s.originator_id
                 text = _id_text(key)
             add((text, s.originator_version, s.topic, s.state))
-        count = len(stored_events)
-        for first in range(0, count, ROWS_PER_INSERT):
-            rows = min(ROWS_PER_INSERT, count - first)
-            statement = _rows_insert(self.insert_events_statement, rows)
-            c.execute(statement, values[4 * first : 4 * (first + rows)])
+        start = 0
+        for rows in statement_sizes(len(stored_events)):
+            end = start + 4 * rows  # four values a row
+            c.execute(_rows_insert(self.insert_events_statement, rows), values[start:end])
+            start = end
         c.execute("SELECT last_insert_rowid()")
         last = int(c.fetchone()[0])
         first = last - len(stored_events) + 1
