@@ -16,6 +16,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import (
     EventStore,
+    InfrastructureFactory,
     IntegrityError,
     JSONTranscoder,
     ProcessRecorder,
@@ -27,7 +28,7 @@ from eventsourcing.persistence import (
 from eventsourcing.popo import POPOFactory
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
-from eventsourcing.utils import get_topic, strtobool
+from eventsourcing.utils import Environment, get_topic, strtobool
 
 from shared.chain import ChainedEventStore, ChainedMapper
 from shared.domain import Conflict, DomainError, Meta, direct_events, stable_id
@@ -36,6 +37,7 @@ from shared.persistence import (
     BatchedSQLiteProcessRecorder,
     GroupedPostgresProcessRecorder,
     InMemoryProcessRecorder,
+    cache_statements,
     select_after,
     select_latest,
     select_positions,
@@ -545,6 +547,12 @@ class ServiceApplication(Application[UUID]):
 
     def construct_event_store(self) -> ChainedEventStore:
         return ChainedEventStore(mapper=self.mapper, recorder=self.recorder)
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory:
+        factory = super().construct_factory(env)
+        if isinstance(factory, SQLiteFactory):
+            cache_statements(factory.datastore)
+        return factory
 
     def construct_recorder(self) -> ProcessRecorder:
         """The library's process recorder for the store, or ours where we have one (a recorder

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import UUID, uuid4
 
 import psycopg
@@ -30,7 +31,7 @@ from shared.persistence import (
 )
 from tests.support.kafka_helpers import eventually_blocking
 from tests.support.probe import Probe, ProbeApplication, TallyApplication, count_batch
-from tests.support.stores import PG, postgres_env
+from tests.support.stores import PG, postgres_env, sqlite_env
 
 META = Meta("u-1", "admin", datetime(2026, 1, 5, 9, tzinfo=UTC))
 
@@ -371,4 +372,24 @@ def test_postgres_reads_the_log_as_the_library_does(postgres_dbname: str) -> Non
             recorder, start, limit, inclusive_of_start=inclusive
         )
         assert list(ours) == list(library) and len(ours) == expected
+    app.close()
+
+
+def test_sqlite_connections_keep_the_statements_they_prepared(tmp_path: Path) -> None:
+    app = ProbeApplication(sqlite_env(tmp_path / "store.db"))
+    app.create("p", META)
+    pool = app.factory.datastore.pool  # type: ignore[attr-defined]
+    conn = pool.get_connection(is_writer=False)
+    try:
+        statements = ["SELECT MAX(rowid) FROM stored_events", "SELECT COUNT(*) FROM stored_events"]
+        cursor = conn.cursor()
+        for statement in statements * 2:  # in turns: a cache of one statement prepares each again
+            cursor.execute(statement)
+            assert cursor.fetchall()[0][0] == 1
+        cursor.execute("SELECT sql FROM sqlite_stmt")  # the connection's prepared statements
+        assert set(statements) <= {row[0] for row in cursor.fetchall()}
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchall()[0][0] == "wal"
+    finally:
+        pool.put_connection(conn)
     app.close()
