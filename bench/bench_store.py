@@ -86,7 +86,7 @@ def stored_rows(app: BenchApplication, key: Callable[[UUID], Any]) -> list[tuple
 
 def bench_sqlite(tmp: Path) -> list[Result]:
     """Against a raw multi-row INSERT of the rows (in the statements our recorder writes; the
-    faster raw insert here, ~1.2 times executemany's rate) and, on a line of its own, against
+    faster raw insert here, 1.04–1.22 times executemany's rate) and, on a line of its own, against
     executemany (the baseline of sessions before 18)."""
 
     def sqlite_app(name: str) -> BenchApplication:
