@@ -1,8 +1,9 @@
 """What the event store needs of the library's recorders beyond their interface: a SQLite process
-recorder inserting a save's events in a few multi-row inserts (the library inserts row by row only to
-learn each row's notification id) and committing the saves of concurrent threads together, and
-queries that read many streams at once: their events at one version, their last events (or latest
-snapshots), their events after given versions."""
+recorder inserting a save's events in a few multi-row inserts (the library inserts row by row
+only to learn each row's notification id) on connections that keep their prepared statements,
+and committing the saves of concurrent threads together, and queries that read many streams at
+once: their events at one version, their last events (or latest snapshots), their events after
+given versions."""
 
 from __future__ import annotations
 
@@ -110,10 +111,11 @@ class InMemoryProcessRecorder(POPOProcessRecorder):
 
 # Positions upserted in one statement at most (two parameters each: SQLite allows 32,766).
 POSITIONS_PER_STATEMENT = 500
-# Events inserted by one statement at most (four parameters each). One statement for many rows
-# rather than `executemany`: the sqlite3 module lets go of the interpreter lock for every step,
-# which `executemany` takes once a row, and any busy thread of the process (the event loop,
-# the relay) then takes the lock from the writer for its whole turn, row after row.
+# Events inserted by one statement at most (four parameters each: 2,048 of SQLite's 32,766). One
+# statement for many rows rather than `executemany`: the sqlite3 module lets go of the
+# interpreter lock for every step, which `executemany` takes once a row, and any busy thread of
+# the process (the event loop, the relay) then takes the lock from the writer for its whole
+# turn, row after row.
 ROWS_PER_INSERT = 512
 
 
