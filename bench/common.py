@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from shared.codec import CHECK
-from shared.persistence import statement_sizes
+from shared.persistence import rows_insert, statement_sizes
 from shared.runtime import tune_gc
 from tests.support.stores import PG  # the local PostgreSQL the tests use (IRONARMY_POSTGRES_*)
 
@@ -57,11 +57,11 @@ SQLITE_INSERT = "INSERT INTO stored_events (originator_id, originator_version, t
 
 def insert_in_statements(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """The raw SQLite baseline: the rows into `stored_events` by the multi-row INSERTs our store
-    writes (`statement_sizes`), in the caller's transaction."""
+    writes (`statement_sizes`, `rows_insert`), in the caller's transaction."""
     first = 0
     for size in statement_sizes(len(rows)):
         part = rows[first : first + size]
-        conn.execute(SQLITE_INSERT + ",(?,?,?,?)" * (size - 1), [value for row in part for value in row])
+        conn.execute(rows_insert(SQLITE_INSERT, size), [value for row in part for value in row])
         first += size
 
 

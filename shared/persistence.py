@@ -130,7 +130,7 @@ def statement_sizes(count: int) -> Iterator[int]:
 
 
 @functools.cache
-def _rows_insert(statement: str, rows: int) -> str:
+def rows_insert(statement: str, rows: int) -> str:
     """The library's insert of one event (`statement`), made an insert of `rows` events."""
     return statement + ",(?,?,?,?)" * (rows - 1)
 
@@ -413,7 +413,7 @@ class BatchedSQLiteProcessRecorder(GroupCommit, SQLiteProcessRecorder):
         start = 0
         for rows in statement_sizes(len(stored_events)):
             end = start + 4 * rows  # four values a row
-            c.execute(_rows_insert(self.insert_events_statement, rows), values[start:end])
+            c.execute(rows_insert(self.insert_events_statement, rows), values[start:end])
             start = end
         c.execute("SELECT last_insert_rowid()")
         last = int(c.fetchone()[0])
